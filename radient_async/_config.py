@@ -1,0 +1,52 @@
+"""Session settings as frozen values: limits and timeouts.
+
+Retry and poll policies live beside the rules that use them (``_retry``, ``_polling``).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["Limits", "Timeouts"]
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Caps shared by everything on a session, batch and single calls alike.
+
+    ``jobs``: jobs in flight (submitted and not yet finished); ``requests``: API requests in flight;
+    ``downloads``: image downloads in flight; ``max_response_bytes``: the largest API response read.
+    The connection pool is sized to ``requests + downloads`` so it never silently caps them.
+    """
+
+    jobs: int = attrs.field(default=1000, validator=_positive_int)
+    requests: int = attrs.field(default=64, validator=_positive_int)
+    downloads: int = attrs.field(default=16, validator=_positive_int)
+    max_response_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_positive_int)
+    max_image_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive_int)
+
+    @property
+    def connections(self) -> int:
+        """Pool size large enough for every request and download the limits allow at once."""
+        return self.requests + self.downloads
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """``request``: one API call including all its retries; ``connect``/``read``: one attempt's
+    connection setup and silence between bytes; ``download``: one image, retries included."""
+
+    request: float = attrs.field(default=60.0, validator=_positive)
+    connect: float = attrs.field(default=10.0, validator=_positive)
+    read: float = attrs.field(default=30.0, validator=_positive)
+    download: float = attrs.field(default=300.0, validator=_positive)

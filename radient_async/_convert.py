@@ -1,0 +1,120 @@
+"""The SDK's private cattrs converter: wire JSON to typed values, and requests to wire JSON.
+
+Lenient where the API may grow (unknown response fields are ignored) and strict where a wrong type
+would mislead us (a number where a string belongs is an error, not silently ``str()``-ed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, IterableValidationError
+
+from ._errors import MalformedResponseError
+from ._models import GenerationRequest, ImageSize
+
+__all__ = ["WireImage", "WireJob", "WireProviders", "request_to_wire", "structure"]
+
+
+@attrs.frozen
+class WireImage:
+    """An image entry as the API sends it."""
+
+    url: str
+    width: int | None = None
+    height: int | None = None
+    content_type: str | None = None
+
+
+@attrs.frozen
+class WireJob:
+    """A job (generate or status response) as the API sends it."""
+
+    request_id: str
+    status: str
+    images: list[WireImage] | None = None
+    provider: str | None = None
+    error: str | None = None
+    seed: int | None = None
+
+
+@attrs.frozen
+class WireProviders:
+    """The providers listing as the API sends it."""
+
+    providers: list[str]
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _error_text(value: Any, _: type) -> str | None:
+    """The API's ``error`` is a string; tolerate ``{"message": ...}`` objects too."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        message = value.get("message")
+        if isinstance(message, str):
+            return message
+    return str(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook_func(
+        lambda t: t is WireJob,
+        cattrs.gen.make_dict_structure_fn(
+            WireJob,
+            converter,
+            error=cattrs.gen.override(struct_hook=_error_text),
+        ),
+    )
+    return converter
+
+
+_converter = _make_converter()
+
+
+def structure(data: Any, cls: type[Any], *, what: str) -> Any:
+    """Structure decoded JSON into ``cls``; any mismatch becomes ``MalformedResponseError``."""
+    if not isinstance(data, dict):
+        raise MalformedResponseError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return _converter.structure(data, cls)
+    except (ClassValidationError, IterableValidationError) as exc:
+        details = "; ".join(cattrs.transform_error(exc, path=what))
+        raise MalformedResponseError(f"unexpected {what} shape: {details}") from None
+    except (TypeError, ValueError, KeyError) as exc:  # pragma: no cover - defensive
+        raise MalformedResponseError(f"unexpected {what} shape: {exc}") from None
+
+
+def request_to_wire(request: GenerationRequest) -> dict[str, Any]:
+    """The JSON body for ``POST /images/generate``: set fields only, extras passed through."""
+    body: dict[str, Any] = {"prompt": request.prompt, "num_images": request.num_images}
+    size = request.image_size
+    if isinstance(size, ImageSize):
+        body["image_size"] = {"width": size.width, "height": size.height}
+    elif size is not None:
+        body["image_size"] = size
+    body["sync_mode"] = request.sync_mode
+    for name in ("provider", "source_url", "strength", "guidance_scale", "num_inference_steps"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.seed is not None:
+        body["seed"] = request.seed
+    body.update(request.extra)
+    return body

@@ -1,0 +1,66 @@
+"""Pure poll schedule: when to ask for a job's status next.
+
+A quick first look, then intervals that grow with the time already waited (so short jobs are seen
+promptly and long jobs cost few requests), spread by jitter so thousands of jobs never poll in
+lock-step, and overridden by a server hint (``poll-after-ms``/``Retry-After``) when one is given.
+"""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+
+__all__ = ["PollPolicy", "poll_delay"]
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ValueError(f"{attribute.name} must be in [0, 1), got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """How a job is polled, and for how long (``timeout``: the job's deadline in seconds)."""
+
+    first_delay: float = attrs.field(default=0.1, validator=_positive)
+    min_interval: float = attrs.field(default=0.1, validator=_positive)
+    max_interval: float = attrs.field(default=5.0, validator=_positive)
+    growth: float = attrs.field(default=0.25, validator=_fraction)
+    jitter: float = attrs.field(default=0.1, validator=_fraction)
+    timeout: float = attrs.field(default=600.0, validator=_positive)
+    max_unknown: int = 10
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_interval > self.max_interval:
+            raise ValueError("min_interval must not exceed max_interval")
+        if not isinstance(self.max_unknown, int) or self.max_unknown < 1:
+            raise ValueError("max_unknown must be a positive integer")
+
+
+def poll_delay(
+    policy: PollPolicy,
+    elapsed: float,
+    *,
+    hint: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before the next poll of a job that has been running ``elapsed`` seconds.
+
+    A server hint wins, clamped to ``[min_interval/2, max_interval]`` so a hostile hint can neither
+    flood the server nor stall the job. Otherwise: ``first_delay`` for the first look, then
+    ``clamp(elapsed * growth, min_interval, max_interval)``, jittered by ±``jitter``.
+    """
+    if hint is not None:
+        return min(max(hint, policy.min_interval / 2), policy.max_interval)
+    if elapsed <= 0:
+        base = policy.first_delay
+    else:
+        base = min(max(elapsed * policy.growth, policy.min_interval), policy.max_interval)
+    spread = policy.jitter * (2 * (rng or random).random() - 1)
+    return base * (1 + spread)

@@ -1,0 +1,301 @@
+"""Pure request building and response deciphering for the Radient API (no I/O here).
+
+``build_*`` functions turn intentions into ``HttpRequest`` values; ``decipher_*`` functions turn an
+``HttpResponse`` into typed data or raise the matching error from ``_errors``. Nothing in this
+module awaits, so every rule about the wire format is tested without a network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import attrs
+
+from ._convert import WireJob, WireProviders, request_to_wire, structure
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+from ._models import GenerationRequest
+from ._retry import parse_retry_after
+from ._version import __version__
+
+__all__ = [
+    "ApiEndpoint",
+    "HttpRequest",
+    "HttpResponse",
+    "build_generate",
+    "build_providers",
+    "build_status",
+    "decipher_job",
+    "decipher_providers",
+    "error_for_response",
+    "origin_of",
+    "redirect_for",
+]
+
+USER_AGENT = f"radient-async/{__version__}"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_SNIPPET = 300
+
+
+@attrs.frozen
+class HttpRequest:
+    """One HTTP request to send; headers are hidden from ``repr`` because they carry the key."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    body: bytes | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class HttpResponse:
+    """A fully read HTTP response."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+    url: str = ""
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with default ports filled in: the unit of trust for the API key."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@attrs.frozen
+class ApiEndpoint:
+    """Where the API lives and how to authenticate: the pure half of a session's configuration."""
+
+    base_url: str
+    _api_key: str = attrs.field(repr=False, alias="api_key")
+    origin: tuple[str, str, int | None] = attrs.field(init=False, repr=False)
+    _headers: Mapping[str, str] = attrs.field(init=False, repr=False)
+
+    @classmethod
+    def create(cls, base_url: str, api_key: str, *, allow_insecure_http: bool) -> ApiEndpoint:
+        """Check the base URL and the key, refusing to send a key over plain http off loopback."""
+        if not isinstance(base_url, str):
+            raise ConfigurationError(f"base_url must be a string, got {type(base_url).__name__}")
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ConfigurationError("base_url must not contain credentials, a query or fragment")
+        if not isinstance(api_key, str) or not api_key.strip() or any(c in api_key for c in "\r\n"):
+            raise ConfigurationError("api_key must be a non-empty single-line string")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
+            raise ConfigurationError(
+                f"refusing to send the API key over plain http to {parts.hostname}; "
+                "use https or pass allow_insecure_http=True"
+            )
+        return cls(base_url.strip().rstrip("/"), api_key)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "origin", origin_of(self.base_url))
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        object.__setattr__(self, "_headers", headers)
+
+    def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Request headers for the API's own origin, the only place the key is ever sent."""
+        headers = dict(self._headers)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from text that may echo it (a hostile or buggy server's body)."""
+        return text.replace(self._api_key, "***") if self._api_key in text else text
+
+    def is_own_origin(self, url: str) -> bool:
+        """True when ``url`` is on the API's origin, so it may receive the key."""
+        return origin_of(url) == self.origin
+
+
+def build_generate(
+    api: ApiEndpoint, request: GenerationRequest, idempotency_key: str
+) -> HttpRequest:
+    """``POST /images/generate`` with the request body and its idempotency key."""
+    body = json.dumps(request_to_wire(request), separators=(",", ":")).encode()
+    headers = api.headers({"Content-Type": "application/json", "Idempotency-Key": idempotency_key})
+    return HttpRequest("POST", f"{api.base_url}/images/generate", headers, body)
+
+
+def build_status(api: ApiEndpoint, request_id: str, provider: str | None) -> HttpRequest:
+    """``GET /images/status`` for one job, with its provider when known."""
+    params = {"request_id": request_id}
+    if provider:
+        params["provider"] = provider
+    return HttpRequest("GET", f"{api.base_url}/images/status?{urlencode(params)}", api.headers())
+
+
+def build_providers(api: ApiEndpoint) -> HttpRequest:
+    """``GET /images/providers``."""
+    return HttpRequest("GET", f"{api.base_url}/images/providers", api.headers())
+
+
+def redirect_for(
+    request: HttpRequest, response: HttpResponse, api: ApiEndpoint
+) -> HttpRequest | None:
+    """The request to send next if ``response`` is a redirect, else ``None``.
+
+    Only http(s) targets are followed; ``Authorization`` is dropped when the target is not the API's
+    own origin, and 301/302/303 turn a POST into a bodiless GET as browsers do.
+    """
+    location = response.headers.get("Location")
+    if response.status not in _REDIRECTS or not location:
+        return None
+    target = urljoin(request.url, location)
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise MalformedResponseError(f"refusing redirect to non-http URL {target!r}")
+    headers = dict(request.headers)
+    if not api.is_own_origin(target):
+        headers.pop("Authorization", None)
+    method, body = request.method, request.body
+    if response.status in (301, 302, 303) and method == "POST":
+        method, body = "GET", None
+        headers.pop("Content-Type", None)
+    return HttpRequest(method, target, headers, body)
+
+
+def _decode_json(response: HttpResponse, api: ApiEndpoint, what: str) -> Any:
+    try:
+        return json.loads(response.body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        snippet = api.redact(_snippet(response.body))
+        raise MalformedResponseError(
+            f"{what}: expected JSON, got {_content_type(response)} "
+            f"(HTTP {response.status}): {snippet!r}",
+            status=response.status,
+            body=snippet,
+        ) from None
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:_SNIPPET].decode("utf-8", "replace")
+    return text + ("…" if len(body) > _SNIPPET else "")
+
+
+def _content_type(response: HttpResponse) -> str:
+    return response.headers.get("Content-Type", "no content type").split(";")[0]
+
+
+_ERROR_TYPES: Mapping[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: BadRequestError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_for_response(
+    response: HttpResponse, api: ApiEndpoint, *, request_id: str | None = None
+) -> APIError:
+    """The typed error for a 4xx/5xx response, with the server's message when it gave one."""
+    snippet = api.redact(_snippet(response.body))
+    message, code, field = _error_details(response.body)
+    message = api.redact(message) if message else f"{_content_type(response)} body: {snippet!r}"
+    status = response.status
+    cls = _ERROR_TYPES.get(status) or (ServerError if status >= 500 else BadRequestError)
+    text = f"HTTP {status}: {message}"
+    if request_id:
+        text += f" (request {request_id})"
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "request_id": request_id,
+        "body": snippet,
+        "code": code,
+        "field": field,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(text, retry_after=parse_retry_after(response.headers), **kwargs)
+    return cls(text, **kwargs)
+
+
+def _error_details(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """(message, code, field) from ``{"error": ...}`` bodies; Nones when the body is not that."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, None, None
+    if not isinstance(data, dict):
+        return None, None, None
+    error = data.get("error", data.get("detail", data.get("message")))
+    if isinstance(error, dict):
+        data, error = error, error.get("message")
+    code, field = data.get("code"), data.get("field")
+    return (
+        error if isinstance(error, str) else None,
+        code if isinstance(code, str) else None,
+        field if isinstance(field, str) else None,
+    )
+
+
+def _check_status(response: HttpResponse, api: ApiEndpoint, request_id: str | None) -> None:
+    if response.status >= 400:
+        raise error_for_response(response, api, request_id=request_id)
+    if not 200 <= response.status < 300:
+        raise MalformedResponseError(
+            f"unexpected HTTP {response.status} from the API", status=response.status
+        )
+
+
+def decipher_job(
+    response: HttpResponse, api: ApiEndpoint, *, request_id: str | None = None
+) -> WireJob:
+    """A generate or status response as a ``WireJob``, or the typed error it stands for."""
+    _check_status(response, api, request_id)
+    job: WireJob = structure(_decode_json(response, api, "job"), WireJob, what="job")
+    if not job.request_id:
+        raise MalformedResponseError("job response has an empty request_id")
+    if request_id is not None and job.request_id != request_id:
+        raise MalformedResponseError(
+            f"asked for job {request_id} but the API answered for {job.request_id}"
+        )
+    return job
+
+
+def decipher_providers(response: HttpResponse, api: ApiEndpoint) -> tuple[str, ...]:
+    """The provider ids from ``GET /images/providers``."""
+    _check_status(response, api, None)
+    data = _decode_json(response, api, "providers")
+    listing: WireProviders = structure(data, WireProviders, what="providers")
+    return tuple(listing.providers)
+
+
+def poll_hint(response: HttpResponse) -> float | None:
+    """Seconds the server suggests waiting before the next status poll, if it said."""
+    return parse_retry_after(response.headers)
