@@ -1,0 +1,282 @@
+"""Safe image downloads: streamed, size-checked, atomic, under the session's download cap.
+
+Bytes go to a hidden temporary file beside the target and are renamed into place only when the
+transfer is complete and its length matches ``Content-Length``; a failure, a cancel or a crash
+leaves no partial file. The API key is sent only to the API's own origin, never to an image host,
+and never across a redirect to another host.
+File I/O runs in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import BinaryIO, TypeVar
+from urllib.parse import unquote_to_bytes, urlsplit
+
+import anyio
+import anyio.to_thread
+
+from ._config import Limits, Timeouts
+from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientError
+from ._http import Transport
+from ._models import Image
+from ._paths import commit_file, discard_file, open_temp_beside
+from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, HttpResponse, redirect_for
+from ._retry import RetryPolicy, backoff_delay, parse_retry_after
+
+__all__ = ["Downloader", "decode_data_url"]
+
+_log = logging.getLogger("radient_async")
+_FLUSH_BYTES = 1024 * 1024
+_MAX_REDIRECTS = 5
+T = TypeVar("T")
+
+
+def decode_data_url(url: str, *, max_bytes: int) -> bytes:
+    """The bytes of a ``data:`` URL (base64 or percent-encoded), or ``DownloadError``."""
+    header, sep, payload = url.partition(",")
+    if not sep:
+        raise DownloadError("malformed data: URL (no comma)", url=url[:40])
+    if len(payload) * 3 // 4 > max_bytes:
+        raise DownloadError(f"data: URL larger than {max_bytes} bytes", url=url[:40])
+    if header.lower().endswith(";base64"):
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise DownloadError("data: URL with invalid base64", url=url[:40]) from None
+    return unquote_to_bytes(payload)
+
+
+class _Sink:
+    """Collects a body in memory, spilling to a temp file beside ``target`` once it is large."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.buffer = bytearray()
+        self.received = 0
+        self.temp: str | None = None
+        self.handle: BinaryIO | None = None
+
+    def spill(self) -> None:
+        """Write the buffer to the temp file (opening it first); runs in a worker thread."""
+        assert self.target is not None
+        if self.handle is None:
+            self.temp, self.handle = open_temp_beside(self.target)
+        self.handle.write(self.buffer)
+        self.buffer.clear()
+
+    def commit(self, overwrite: bool, fsync: bool) -> None:
+        """Write what is left and move the file into place; runs in a worker thread."""
+        self.spill()
+        assert self.temp is not None
+        assert self.handle is not None
+        assert self.target is not None
+        commit_file(self.temp, self.handle, self.target, overwrite=overwrite, fsync=fsync)
+        self.handle = None
+
+    def discard(self) -> None:
+        """Remove any temp file; runs in a worker thread."""
+        if self.handle is not None and self.temp is not None:
+            discard_file(self.temp, self.handle)
+            self.handle = None
+
+
+class Downloader:
+    """Fetches images for a session; ``Image`` and ``GenerationResult`` delegate here."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        api: ApiEndpoint,
+        *,
+        limits: Limits,
+        timeouts: Timeouts,
+        retry: RetryPolicy,
+        fsync: bool = False,
+    ) -> None:
+        self._transport = transport
+        self._api = api
+        self._limits = limits
+        self._timeouts = timeouts
+        self._retry = retry
+        self._fsync = fsync
+        self._slots = anyio.CapacityLimiter(limits.downloads)
+
+    async def read(self, image: Image) -> bytes:
+        """The image's bytes, in memory."""
+        sink = await self._fetch(image, None)
+        return bytes(sink.buffer)
+
+    async def save(self, image: Image, path: str | os.PathLike[str], *, overwrite: bool) -> str:
+        """Download to ``path`` (a directory gets ``image.filename``); returns the final path."""
+        target = await _in_thread(lambda: _resolve_target(os.fspath(path), image.filename))
+        if not overwrite and await _in_thread(lambda: os.path.lexists(target)):
+            raise DownloadError(f"{target} already exists (pass overwrite=True to replace it)")
+        try:
+            await self._fetch(image, target, overwrite=overwrite)
+        except FileExistsError:
+            raise DownloadError(f"{target} appeared meanwhile; not overwritten") from None
+        except OSError as exc:
+            raise DownloadError(f"cannot write {target}: {exc.strerror or exc}") from None
+        return target
+
+    async def save_all(
+        self, images: tuple[Image, ...], directory: str | os.PathLike[str], *, overwrite: bool
+    ) -> list[str]:
+        """Download all images into ``directory`` concurrently; paths come back in image order."""
+        directory = os.fspath(directory)
+        await anyio.to_thread.run_sync(lambda: os.makedirs(directory, exist_ok=True))
+        paths: list[str] = [""] * len(images)
+
+        async def one(position: int, image: Image) -> None:
+            paths[position] = await self.save(
+                image, os.path.join(directory, image.filename), overwrite=overwrite
+            )
+
+        async with anyio.create_task_group() as group:
+            for position, image in enumerate(images):
+                group.start_soon(one, position, image)
+        return paths
+
+    async def _fetch(self, image: Image, target: str | None, *, overwrite: bool = False) -> _Sink:
+        """Fetch ``image`` into a sink (committed to ``target`` when given), with retries."""
+        scheme = urlsplit(image.url).scheme.lower()
+        if scheme == "data":
+            return await self._from_data_url(image, target, overwrite)
+        if scheme not in ("http", "https"):
+            raise DownloadError(
+                f"refusing to download a {scheme or 'relative'}: URL", url=image.url
+            )
+        with anyio.move_on_after(self._timeouts.download):
+            return await self._fetch_with_retries(image, target, overwrite)
+        raise DownloadError(
+            f"download did not finish within {self._timeouts.download:.0f}s", url=image.url
+        )
+
+    async def _fetch_with_retries(self, image: Image, target: str | None, overwrite: bool) -> _Sink:
+        attempt = 0
+        while True:
+            attempt += 1
+            sink = _Sink(target)
+            try:
+                async with self._slots:
+                    retry_after = await self._stream(image.url, sink)
+                if retry_after is None:
+                    if target is not None:
+                        await _in_thread(partial(sink.commit, overwrite, self._fsync))
+                    return sink
+                error: RadientError = DownloadError("server asked to retry", url=image.url)
+            except (IntegrityError, APIConnectionError, _Retryable) as exc:
+                error, retry_after = _as_download_error(exc, image.url), _retry_after_of(exc)
+            finally:
+                if sink.handle is not None:
+                    await _in_thread(sink.discard, shield=True)
+            if attempt > self._retry.max_retries:
+                raise error
+            delay = retry_after if retry_after is not None else backoff_delay(self._retry, attempt)
+            _log.debug("retrying download of %s in %.2fs: %s", image.url, delay, error)
+            await anyio.sleep(min(delay, self._retry.max_retry_after))
+
+    async def _stream(self, url: str, sink: _Sink) -> float | None:
+        """Stream ``url`` into ``sink``; a retryable status returns its wait (never None)."""
+        request = self._request_for(url)
+        for _ in range(_MAX_REDIRECTS + 1):
+            async with self._transport.stream(request) as response:
+                head = HttpResponse(response.status, response.headers, b"", request.url)
+                follow = redirect_for(request, head, self._api)
+                if follow is not None:
+                    request = follow
+                    continue
+                if response.status >= 400:
+                    _raise_for_download_status(response.status, head, url, self._retry)
+                if response.status != 200:
+                    raise DownloadError(f"unexpected HTTP {response.status}", url=url)
+                await self._receive(response.chunks(), response.content_length, sink, url)
+                return None
+        raise DownloadError("too many redirects", url=url)
+
+    async def _receive(
+        self, chunks: AsyncIterator[bytes], expected: int | None, sink: _Sink, url: str
+    ) -> None:
+        limit = self._limits.max_image_bytes
+        if expected is not None and expected > limit:
+            raise DownloadError(f"image of {expected} bytes exceeds the {limit} limit", url=url)
+        async for chunk in chunks:
+            sink.buffer += chunk
+            sink.received += len(chunk)
+            if sink.received > limit:
+                raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
+            if sink.target is not None and len(sink.buffer) >= _FLUSH_BYTES:
+                await _in_thread(sink.spill)
+        if expected is not None and sink.received != expected:
+            raise IntegrityError(
+                f"received {sink.received} of {expected} bytes (transfer cut short)", url=url
+            )
+
+    def _request_for(self, url: str) -> HttpRequest:
+        """A GET that carries the key only when the image lives on the API's own origin."""
+        if self._api.is_own_origin(url):
+            return HttpRequest("GET", url, self._api.headers({"Accept": "*/*"}))
+        return HttpRequest("GET", url, {"User-Agent": USER_AGENT, "Accept": "*/*"})
+
+    async def _from_data_url(self, image: Image, target: str | None, overwrite: bool) -> _Sink:
+        sink = _Sink(target)
+        sink.buffer += decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
+        sink.received = len(sink.buffer)
+        if target is not None:
+            try:
+                await _in_thread(lambda: sink.commit(overwrite, self._fsync))
+            finally:
+                if sink.handle is not None:
+                    await _in_thread(sink.discard, shield=True)
+        return sink
+
+
+def _resolve_target(path: str, filename: str) -> str:
+    """``path`` itself, or ``path/filename`` when it names a directory."""
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        return os.path.join(path, filename)
+    return path
+
+
+class _Retryable(Exception):
+    """A retryable HTTP status on a download, with the server's requested wait."""
+
+    def __init__(self, status: int, retry_after: float | None, url: str) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+        self.url = url
+
+
+def _raise_for_download_status(
+    status: int, response: HttpResponse, url: str, retry: RetryPolicy
+) -> None:
+    if retry.should_retry_status(status):
+        raise _Retryable(status, parse_retry_after(response.headers), url)
+    raise DownloadError(f"HTTP {status} while downloading", url=url)
+
+
+def _as_download_error(exc: Exception, url: str) -> RadientError:
+    if isinstance(exc, DownloadError):
+        return exc
+    if isinstance(exc, _Retryable):
+        return DownloadError(f"{exc} while downloading", url=url)
+    return DownloadError(f"download failed: {exc}", url=url)
+
+
+def _retry_after_of(exc: Exception) -> float | None:
+    return exc.retry_after if isinstance(exc, _Retryable) else None
+
+
+async def _in_thread(func: Callable[[], T], *, shield: bool = False) -> T:
+    """Run blocking file work in a worker thread; shielded work also runs during cancellation."""
+    if shield:
+        with anyio.CancelScope(shield=True):
+            return await anyio.to_thread.run_sync(func)
+    return await anyio.to_thread.run_sync(func)

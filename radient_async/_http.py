@@ -1,0 +1,172 @@
+"""The transport: the only module that uses aiohttp's client.
+
+It sends an ``HttpRequest`` and hands back an ``HttpResponse`` (or a streamed body), translating
+aiohttp's exceptions into the SDK's own. It never interprets status codes, never follows redirects
+and never adds headers: those decisions belong to the pure protocol and the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._config import Limits, Timeouts
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    MalformedResponseError,
+    SessionClosedError,
+)
+from ._protocol import HttpRequest, HttpResponse
+
+__all__ = ["StreamedResponse", "Transport"]
+
+
+def _describe(request: HttpRequest) -> str:
+    return f"{request.method} {request.url}"
+
+
+def _translate(exc: BaseException, request: HttpRequest) -> Exception:
+    """Map an aiohttp/asyncio failure to the SDK error a caller can act on."""
+    where = _describe(request)
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return APITimeoutError(f"{where}: timed out waiting for the server")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return APIConnectionError(f"{where}: response body broken off ({exc})")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return MalformedResponseError(f"{where}: invalid HTTP response ({exc.message})")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return APIConnectionError(f"{where}: invalid URL")
+    return APIConnectionError(f"{where}: {type(exc).__name__}: {exc}".rstrip(": "))
+
+
+_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+@attrs.define
+class StreamedResponse:
+    """A response whose body is read in chunks (for image downloads)."""
+
+    status: int
+    headers: Mapping[str, str]
+    content_length: int | None
+    _response: aiohttp.ClientResponse = attrs.field(repr=False, alias="response")
+    _request: HttpRequest = attrs.field(repr=False, alias="request")
+
+    async def chunks(self, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk; a broken transfer raises ``APIConnectionError``."""
+        try:
+            async for chunk in self._response.content.iter_chunked(size):
+                yield chunk
+        except _FAILURES as exc:
+            raise _translate(exc, self._request) from None
+
+
+class Transport:
+    """One pooled aiohttp session, opened and closed by the owning ``Session``."""
+
+    def __init__(self, limits: Limits, timeouts: Timeouts) -> None:
+        self._limits = limits
+        self._timeouts = timeouts
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        """Create the connection pool on the running event loop."""
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.connections, limit_per_host=0, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self._timeouts.connect, sock_read=self._timeouts.read
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            auto_decompress=True,
+        )
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            raise SessionClosedError("the session is closed; use it inside `async with Session()`")
+        return self._session
+
+    async def send(self, request: HttpRequest, *, max_bytes: int) -> HttpResponse:
+        """Send one request and read the whole response body, refusing more than ``max_bytes``."""
+        client = self._client()
+        try:
+            async with client.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=False,
+            ) as response:
+                body = await _read_capped(response, max_bytes, request)
+                return HttpResponse(response.status, response.headers, body, request.url)
+        except _FAILURES as exc:
+            raise _translate(exc, request) from None
+
+    @asynccontextmanager
+    async def stream(self, request: HttpRequest) -> AsyncIterator[StreamedResponse]:
+        """Send a GET and yield the response with its body still to be read.
+
+        Only failures of the request itself are translated here; whatever the caller's block
+        raises (a disk error, a cancellation) passes through untouched and closes the connection.
+        """
+        client = self._client()
+        try:
+            response = await client.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=request.headers,
+                allow_redirects=False,
+            )
+        except _FAILURES as exc:
+            raise _translate(exc, request) from None
+        try:
+            yield StreamedResponse(
+                response.status,
+                response.headers,
+                response.content_length,
+                response=response,
+                request=request,
+            )
+        except BaseException:
+            response.close()
+            raise
+        else:
+            response.release()
+
+
+async def _read_capped(
+    response: aiohttp.ClientResponse, max_bytes: int, request: HttpRequest
+) -> bytes:
+    """The body, or ``MalformedResponseError`` once it exceeds ``max_bytes``."""
+    length = response.content_length
+    if length is not None:
+        if length > max_bytes:
+            raise MalformedResponseError(
+                f"{_describe(request)}: response of {length} bytes exceeds the {max_bytes} limit",
+                status=response.status,
+            )
+        return await response.read()
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > max_bytes:
+            raise MalformedResponseError(
+                f"{_describe(request)}: response exceeds the {max_bytes} byte limit",
+                status=response.status,
+            )
+    return bytes(body)

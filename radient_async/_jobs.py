@@ -1,0 +1,154 @@
+"""``JobHandle``: a future for one generation job, fed by a poller in the session's task group.
+
+A handle is an ``anyio.Event`` plus the last observed status plus an outcome (anyio's own future
+shape). The first outcome wins: a result, a failure, or a cancellation; later ones are ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any
+
+import anyio
+
+from ._errors import JobCancelled, JobTimeout, RadientError
+from ._models import GenerationResult, JobStatus, JobUpdate
+
+__all__ = ["JobHandle"]
+
+
+class JobHandle:
+    """A submitted job. ``await job`` gives its ``GenerationResult`` or raises ``JobFailed``.
+
+    Polling runs in the background in the session's task group; awaiting, ``wait(timeout)`` and
+    ``updates()`` only watch it, so many coroutines may watch one job.
+    """
+
+    __slots__ = (
+        "_cancel_hook",
+        "_changed",
+        "_done",
+        "_error",
+        "_history",
+        "_provider",
+        "_request_id",
+        "_result",
+        "_scope",
+        "prompt",
+        "submitted_at",
+    )
+
+    def __init__(self, request_id: str, provider: str | None, *, prompt: str | None = None) -> None:
+        self._request_id = request_id
+        self._provider = provider
+        self.prompt = prompt
+        self.submitted_at = time.monotonic()
+        self._done = anyio.Event()
+        self._changed = anyio.Event()
+        self._history: list[JobUpdate] = []
+        self._result: GenerationResult | None = None
+        self._error: RadientError | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._cancel_hook: Callable[[], None] | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The server's id for this job; keep it to re-attach later with ``session.job()``."""
+        return self._request_id
+
+    @property
+    def provider(self) -> str | None:
+        """The provider running the job, once known."""
+        return self._provider
+
+    @property
+    def status(self) -> JobStatus:
+        """The last observed status (PROCESSING until the first observation)."""
+        return self._history[-1].status if self._history else JobStatus.PROCESSING
+
+    @property
+    def last_update(self) -> JobUpdate | None:
+        """The last observed state of the job, with the raw status string."""
+        return self._history[-1] if self._history else None
+
+    def done(self) -> bool:
+        """True once the handle has an outcome (completed, failed, timed out or cancelled)."""
+        return self._done.is_set()
+
+    def exception(self) -> RadientError | None:
+        """The error the job ended with, if it is done and did not succeed."""
+        return self._error
+
+    def __await__(self) -> Generator[Any, None, GenerationResult]:
+        return self.wait().__await__()
+
+    async def wait(self, timeout: float | None = None) -> GenerationResult:
+        """The outcome; after ``timeout`` seconds raise ``JobTimeout`` (polling continues)."""
+        if not self._done.is_set():
+            with anyio.move_on_after(timeout):
+                await self._done.wait()
+            if not self._done.is_set():
+                raise JobTimeout(self._request_id, float(timeout or 0), self.status.value)
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop polling this job now; awaiting it then raises ``JobCancelled``.
+
+        The job may still finish on the server; ``session.job(request_id)`` re-attaches to it.
+        """
+        self._reject(JobCancelled(self._request_id, "cancelled by the caller"))
+
+    async def updates(self) -> AsyncIterator[JobUpdate]:
+        """Each observed state change, in order, ending after the final one."""
+        seen = 0
+        while True:
+            while seen < len(self._history):
+                update = self._history[seen]
+                seen += 1
+                yield update
+            if self._done.is_set():
+                return
+            await self._changed.wait()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"<JobHandle {self._request_id} {self.status.value} {state}>"
+
+    # -- fed by the session's poller ------------------------------------------------------------
+
+    def _observe(self, update: JobUpdate) -> None:
+        """Record an observation; wakes ``updates()`` watchers when the status changed."""
+        if self._provider is None and update.provider:
+            self._provider = update.provider
+        last = self._history[-1] if self._history else None
+        if last is not None and last.raw_status == update.raw_status:
+            return
+        self._history.append(update)
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    def _resolve(self, result: GenerationResult) -> None:
+        if not self._done.is_set():
+            self._result = result
+            self._finish()
+
+    def _reject(self, error: RadientError) -> None:
+        if not self._done.is_set():
+            self._error = error
+            self._finish()
+
+    def _finish(self) -> None:
+        self._done.set()
+        self._notify()
+        if self._scope is not None:
+            self._scope.cancel()
+        hook, self._cancel_hook = self._cancel_hook, None
+        if hook is not None:
+            hook()
