@@ -1,0 +1,193 @@
+"""Resumable batches: a JSON-lines manifest of what each batch item became.
+
+Every line records one item's progress (its input fingerprint, request id, status, files). Running
+the same batch again reads the manifest and skips completed items, re-attaches to submitted ones by
+request id, and submits the rest with an idempotency key derived from the batch id, the item and its
+attempt — so even a crash between submitting and recording cannot create a second job for an item:
+the server answers the repeated key with the job it already has. Appends are group-committed with
+fsync; a torn last line (a crash mid-write) is dropped on open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from ._convert import request_to_wire
+from ._errors import ValidationError
+from ._models import GenerationRequest
+
+__all__ = ["Manifest", "ManifestEntry", "ManifestMismatchError", "request_fingerprint"]
+
+_FORMAT = "radient-batch-manifest/1"
+
+
+class ManifestMismatchError(ValidationError):
+    """The manifest was written for different inputs than this run's."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("manifest", message)
+
+
+def request_fingerprint(request: GenerationRequest) -> str:
+    """A stable digest of everything that is sent for ``request``."""
+    canonical = json.dumps(request_to_wire(request), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+@attrs.frozen
+class ManifestEntry:
+    """One recorded step of one item."""
+
+    index: int
+    fingerprint: str
+    request_id: str | None
+    provider: str | None
+    status: str  # "submitted" | "completed" | "failed"
+    files: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True when the item produced its images; a rerun skips it."""
+        return self.status == "completed"
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "index": self.index,
+            "fp": self.fingerprint,
+            "request_id": self.request_id,
+            "provider": self.provider,
+            "status": self.status,
+        }
+        if self.files:
+            data["files"] = list(self.files)
+        if self.error:
+            data["error"] = self.error
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ManifestEntry:
+        return cls(
+            int(data["index"]),
+            str(data["fp"]),
+            data.get("request_id"),
+            data.get("provider"),
+            str(data["status"]),
+            tuple(data.get("files") or ()),
+            data.get("error"),
+        )
+
+
+class Manifest:
+    """An open manifest file: lookups from memory, appends durable on disk."""
+
+    def __init__(self, path: str, batch_id: str, entries: dict[int, ManifestEntry],
+                 failures: dict[int, int]) -> None:
+        self.path = path
+        self.batch_id = batch_id
+        self._entries = entries
+        self._failures = failures
+        self._pending: list[str] = []
+        self._queued = 0
+        self._written = 0
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> Manifest:
+        """Load ``path`` if it exists (dropping a torn last line), else start a new manifest."""
+        text_path = os.fspath(path)
+        return await anyio.to_thread.run_sync(cls._load, text_path)
+
+    @classmethod
+    def _load(cls, path: str) -> Manifest:
+        entries: dict[int, ManifestEntry] = {}
+        failures: dict[int, int] = {}
+        batch_id = None
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            data = b""
+        good = data[: data.rfind(b"\n") + 1]  # a torn last line has no newline yet
+        for number, raw in enumerate(good.splitlines()):
+            try:
+                record = json.loads(raw)
+                if number == 0:
+                    if record.get("format") != _FORMAT:
+                        raise ManifestMismatchError(f"{path} is not a radient batch manifest")
+                    batch_id = str(record["batch_id"])
+                    continue
+                entry = ManifestEntry.from_json(record)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise ManifestMismatchError(f"{path} line {number + 1} is corrupt") from None
+            if entry.status == "failed":
+                failures[entry.index] = failures.get(entry.index, 0) + 1
+            previous = entries.get(entry.index)
+            if previous is None or previous.status != "completed":
+                entries[entry.index] = entry if entry.fingerprint else attrs.evolve(
+                    entry, fingerprint=previous.fingerprint if previous else ""
+                )
+        if batch_id is None:
+            batch_id = uuid.uuid4().hex
+            header = json.dumps({"format": _FORMAT, "batch_id": batch_id}) + "\n"
+            good = header.encode()
+        with open(path, "wb" if len(good) != len(data) or not data else "ab") as handle:
+            if len(good) != len(data) or not data:
+                handle.write(good)
+                handle.flush()
+                os.fsync(handle.fileno())
+        return cls(path, batch_id, entries, failures)
+
+    def lookup(self, index: int, fingerprint: str) -> ManifestEntry | None:
+        """The latest entry for item ``index``; refuses an item whose input changed."""
+        entry = self._entries.get(index)
+        if entry is None:
+            return None
+        if entry.fingerprint and entry.fingerprint != fingerprint:
+            raise ManifestMismatchError(
+                f"item {index} differs from the one recorded in {self.path}; "
+                "use a new manifest for different inputs"
+            )
+        if entry.status == "failed":
+            return None  # failed items are tried again, with a fresh idempotency key
+        return entry
+
+    def idempotency_key(self, index: int, fingerprint: str) -> str:
+        """The same key for the same item and attempt, across runs of this batch."""
+        attempt = self._failures.get(index, 0)
+        seed = f"{self.batch_id}:{index}:{fingerprint}:{attempt}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+    async def record(self, entry: ManifestEntry) -> None:
+        """Append ``entry`` and return once it is on disk (group commit with other writers)."""
+        self._entries[entry.index] = entry
+        if entry.status == "failed":
+            self._failures[entry.index] = self._failures.get(entry.index, 0) + 1
+        self._pending.append(entry.to_json() + "\n")
+        self._queued += 1
+        mine = self._queued
+        async with self._lock:
+            if self._written >= mine:
+                return
+            lines, self._pending = self._pending, []
+            await anyio.to_thread.run_sync(self._append, "".join(lines))
+            self._written += len(lines)
+
+    def _append(self, text: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    async def close(self) -> None:
+        """Nothing is buffered past ``record``; kept for symmetry with ``open``."""
+        self._closed = True
