@@ -3,15 +3,16 @@
 ``Session.map`` pulls items lazily (a generator of 10,000 prompts, or an endless async stream, is
 consumed only as capacity frees up), runs each item in the session's task group, and yields one
 ``BatchOutcome`` per item. One item's failure never stops the others unless ``fail_fast`` is set.
-Leaving the loop early (``break``, an exception, a cancelled task) cancels every outstanding poll and
-download before ``map`` finishes closing, and removes their temporary files.
+Leaving the loop early (``break``, an exception, a cancelled task) cancels every outstanding poll
+and download before ``map`` finishes closing, and removes their temporary files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchItem", "BatchOutcome", "run_batch"]
 
-BatchItem = Union[str, GenerationRequest, Mapping[str, Any]]
+BatchItem = str | GenerationRequest | Mapping[str, Any]
 
 
 @attrs.frozen(kw_only=True)
@@ -81,9 +82,9 @@ def to_request(item: BatchItem, defaults: Mapping[str, Any]) -> GenerationReques
     raise ValidationError("items", f"each item must be a prompt, request or mapping, not {item!r}")
 
 
-async def _enumerate(items: Iterable[BatchItem] | AsyncIterable[BatchItem]) -> AsyncIterator[
-    tuple[int, BatchItem]
-]:
+async def _enumerate(
+    items: Iterable[BatchItem] | AsyncIterable[BatchItem],
+) -> AsyncIterator[tuple[int, BatchItem]]:
     if isinstance(items, AsyncIterable):
         index = 0
         async for item in items:
@@ -158,7 +159,9 @@ class _Run:
                 self.progress.downloaded(len(paths), nbytes)
             if self.manifest:
                 await self.manifest.record(
-                    ManifestEntry(index, fingerprint, request_id, handle.provider, "completed", paths)
+                    ManifestEntry(
+                        index, fingerprint, request_id, handle.provider, "completed", paths
+                    )
                 )
             self.progress.completed()
             return BatchOutcome(
@@ -210,10 +213,8 @@ class _Run:
 def _sizes(paths: tuple[str, ...]) -> int:
     total = 0
     for path in paths:
-        try:
+        with contextlib.suppress(OSError):
             total += os.stat(path).st_size
-        except OSError:
-            pass
     return total
 
 

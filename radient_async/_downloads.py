@@ -132,15 +132,22 @@ class Downloader:
         directory = os.fspath(directory)
         await anyio.to_thread.run_sync(lambda: os.makedirs(directory, exist_ok=True))
         paths: list[str] = [""] * len(images)
+        errors: list[RadientError] = []
 
         async def one(position: int, image: Image) -> None:
-            paths[position] = await self.save(
-                image, os.path.join(directory, image.filename), overwrite=overwrite
-            )
+            try:
+                paths[position] = await self.save(
+                    image, os.path.join(directory, image.filename), overwrite=overwrite
+                )
+            except RadientError as exc:  # first failure wins; the others are cancelled
+                errors.append(exc)
+                group.cancel_scope.cancel()
 
         async with anyio.create_task_group() as group:
             for position, image in enumerate(images):
                 group.start_soon(one, position, image)
+        if errors:
+            raise errors[0]
         return paths
 
     async def _fetch(self, image: Image, target: str | None, *, overwrite: bool = False) -> _Sink:
@@ -206,17 +213,27 @@ class Downloader:
         limit = self._limits.max_image_bytes
         if expected is not None and expected > limit:
             raise DownloadError(f"image of {expected} bytes exceeds the {limit} limit", url=url)
-        async for chunk in chunks:
-            sink.buffer += chunk
-            sink.received += len(chunk)
-            if sink.received > limit:
-                raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
-            if sink.target is not None and len(sink.buffer) >= _FLUSH_BYTES:
-                await _in_thread(sink.spill)
+        try:
+            async for chunk in chunks:
+                await self._take(chunk, sink, limit, url)
+        except APIConnectionError as exc:
+            raise IntegrityError(
+                f"transfer cut short after {sink.received} of {expected or '?'} bytes ({exc})",
+                url=url,
+            ) from None
         if expected is not None and sink.received != expected:
             raise IntegrityError(
                 f"received {sink.received} of {expected} bytes (transfer cut short)", url=url
             )
+
+    async def _take(self, chunk: bytes, sink: _Sink, limit: int, url: str) -> None:
+        """Add one chunk to the sink, enforcing the size cap and spilling large bodies to disk."""
+        sink.buffer += chunk
+        sink.received += len(chunk)
+        if sink.received > limit:
+            raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
+        if sink.target is not None and len(sink.buffer) >= _FLUSH_BYTES:
+            await _in_thread(sink.spill)
 
     def _request_for(self, url: str) -> HttpRequest:
         """A GET that carries the key only when the image lives on the API's own origin."""

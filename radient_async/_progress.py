@@ -1,15 +1,15 @@
 """Batch progress: counters plus a small reporting protocol, with tqdm and rich adapters.
 
-Off by default. ``progress=True`` picks tqdm (``tqdm.auto``, so notebooks get a widget) when it is
-installed, else rich; ``"tqdm"``/``"rich"`` choose one; a callable receives ``BatchStats`` after each
-change; any object with the ``ProgressSink`` methods is used as it is.
+Off by default. ``progress=True`` picks tqdm (``tqdm.auto``, so notebooks get a widget) when it
+is installed, else rich; ``"tqdm"``/``"rich"`` choose one; a callable receives ``BatchStats`` after
+each change; any object with the ``ProgressSink`` methods is used as it is.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -59,7 +59,7 @@ class ProgressSink(Protocol):
     def close(self) -> None: ...
 
 
-ProgressSpec = Union[None, bool, str, ProgressSink, Callable[[BatchStats], Any]]
+ProgressSpec = None | bool | str | ProgressSink | Callable[[BatchStats], Any]
 
 
 class _Counter:
@@ -163,4 +163,6 @@ def make_progress(spec: ProgressSpec, total: int | None = None) -> _Counter | Pr
         return _Counter(spec)
     from ._errors import ValidationError
 
-    raise ValidationError("progress", f"expected True, 'tqdm', 'rich', a callable or a sink: {spec!r}")
+    raise ValidationError(
+        "progress", f"expected True, 'tqdm', 'rich', a callable or a sink: {spec!r}"
+    )

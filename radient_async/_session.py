@@ -256,8 +256,9 @@ class Session:
         ``defaults`` (e.g. ``num_images=2``) apply to prompt and mapping items. ``concurrency`` caps
         this batch's items in flight (default: the session's job limit). ``ordered=True`` yields in
         input order. ``fail_fast=True`` raises the first item's error instead of yielding it.
-        ``manifest`` makes the batch resumable; ``progress`` turns on reporting (``True``, ``"tqdm"``,
-        ``"rich"``, a callable or a sink). Leaving the loop early cancels everything outstanding.
+        ``manifest`` makes the batch resumable; ``progress`` turns on reporting (``True``,
+        ``"tqdm"``, ``"rich"``, a callable or a sink).
+        Leaving the loop early cancels everything outstanding.
         """
         group = self._open_group()
         return run_batch(
