@@ -89,8 +89,9 @@ class ManifestEntry:
 class Manifest:
     """An open manifest file: lookups from memory, appends durable on disk."""
 
-    def __init__(self, path: str, batch_id: str, entries: dict[int, ManifestEntry],
-                 failures: dict[int, int]) -> None:
+    def __init__(
+        self, path: str, batch_id: str, entries: dict[int, ManifestEntry], failures: dict[int, int]
+    ) -> None:
         self.path = path
         self.batch_id = batch_id
         self._entries = entries
@@ -133,8 +134,10 @@ class Manifest:
                 failures[entry.index] = failures.get(entry.index, 0) + 1
             previous = entries.get(entry.index)
             if previous is None or previous.status != "completed":
-                entries[entry.index] = entry if entry.fingerprint else attrs.evolve(
-                    entry, fingerprint=previous.fingerprint if previous else ""
+                entries[entry.index] = (
+                    entry
+                    if entry.fingerprint
+                    else attrs.evolve(entry, fingerprint=previous.fingerprint if previous else "")
                 )
         if batch_id is None:
             batch_id = uuid.uuid4().hex
