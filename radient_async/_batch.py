@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+)
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -20,7 +29,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import RadientError, SessionClosedError, ValidationError
-from ._manifest import Manifest, ManifestEntry, request_fingerprint
+from ._manifest import Manifest, ManifestEntry, ManifestMismatchError, request_fingerprint
 from ._models import GenerationRequest, GenerationResult
 from ._progress import ProgressSink, ProgressSpec, make_progress
 
@@ -84,7 +93,7 @@ def to_request(item: BatchItem, defaults: Mapping[str, Any]) -> GenerationReques
 
 async def _enumerate(
     items: Iterable[BatchItem] | AsyncIterable[BatchItem],
-) -> AsyncIterator[tuple[int, BatchItem]]:
+) -> AsyncGenerator[tuple[int, BatchItem], None]:
     if isinstance(items, AsyncIterable):
         index = 0
         async for item in items:
@@ -110,30 +119,48 @@ class _Run:
     send: MemoryObjectSendStream[BatchOutcome]
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stopped: anyio.Event = attrs.field(factory=anyio.Event)
-    source_error: BaseException | None = None
+    fatal: RadientError | None = None
     finished: bool = False
 
     async def drive(self) -> None:
-        """Feed items to workers as capacity frees up; close the stream when all are done."""
+        """Feed items to workers as capacity frees up; close the stream when all are done.
+
+        A slot is taken *before* the next item is pulled and given back only when the consumer
+        has received the item's outcome, so at most ``concurrency`` items are ever read ahead.
+        """
         slots = anyio.Semaphore(self.concurrency)
         try:
             with self.scope:
-                async with self.send, anyio.create_task_group() as group:
-                    try:
-                        async for index, item in _enumerate(self.items):
-                            await slots.acquire()
-                            group.start_soon(self.work, index, item, slots)
-                    except Exception as exc:  # the caller's iterable failed: report it, stop
-                        self.source_error = exc
-                self.finished = True
+                items = _enumerate(self.items)
+                async with self.send, aclosing(items), anyio.create_task_group() as group:
+                    while True:
+                        await slots.acquire()
+                        try:
+                            index, item = await items.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        except Exception as exc:  # the caller's iterable failed: stop
+                            self.fail(ValidationError("items", f"the input failed: {exc!r}"))
+                            break
+                        group.start_soon(self.work, index, item, slots)
+                if self.fatal is None:
+                    self.finished = True
         finally:
             self.stopped.set()
+
+    def fail(self, error: RadientError) -> None:
+        """Stop the whole batch with ``error`` (raised to the consumer)."""
+        if self.fatal is None:
+            self.fatal = error
+        self.scope.cancel()
 
     async def work(self, index: int, item: BatchItem, slots: anyio.Semaphore) -> None:
         """Run one item to its outcome and hand it to the consumer (backpressure included)."""
         try:
             outcome = await self.outcome_of(index, item)
             await self.send.send(outcome)
+        except ManifestMismatchError as exc:
+            self.fail(exc)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # the consumer left; the batch is being cancelled
         finally:
@@ -146,6 +173,12 @@ class _Run:
             request = to_request(item, self.defaults)
             fingerprint = request_fingerprint(request)
             entry = self.manifest.lookup(index, fingerprint) if self.manifest else None
+        except ManifestMismatchError:
+            raise
+        except RadientError as exc:
+            self.progress.failed()
+            return BatchOutcome(index=index, item=item, error=exc)
+        try:
             if entry is not None and entry.finished:
                 return self._resumed(index, item, entry)
             handle = await self._start(index, request, fingerprint, entry)
@@ -234,9 +267,9 @@ async def run_batch(
 ) -> AsyncIterator[BatchOutcome]:
     """The body of ``Session.map``: an async generator of outcomes."""
     limit = _check_concurrency(concurrency, session.limits.jobs)
-    send, receive = anyio.create_memory_object_stream[BatchOutcome](limit)
     book = await Manifest.open(manifest) if manifest is not None else None
     sink = make_progress(progress, _length_of(items))
+    send, receive = anyio.create_memory_object_stream[BatchOutcome](0)
     run = _Run(
         session,
         items,
@@ -248,7 +281,13 @@ async def run_batch(
         sink,
         send,
     )
-    start(run.drive)
+    try:
+        start(run.drive)
+    except BaseException:
+        send.close()
+        receive.close()
+        sink.close()
+        raise
     try:
         with receive:
             outcomes = _in_order(receive) if ordered else receive
@@ -256,8 +295,8 @@ async def run_batch(
                 if fail_fast and outcome.error is not None:
                     raise outcome.error
                 yield outcome
-        if run.source_error is not None:
-            raise ValidationError("items", f"the input iterable failed: {run.source_error!r}")
+        if run.fatal is not None:
+            raise run.fatal
         if not run.finished:
             raise SessionClosedError("the session closed before the batch finished")
     finally:
