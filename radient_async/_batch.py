@@ -187,7 +187,10 @@ class _Run:
             result = await handle
             paths: tuple[str, ...] = ()
             if self.download_to is not None:
-                paths = tuple(await result.download(self.download_to, overwrite=self.overwrite))
+                # A re-attached job may have saved its files before the interruption; they are
+                # named by its request id, so replacing them rewrites the same image.
+                replace = self.overwrite or entry is not None
+                paths = tuple(await result.download(self.download_to, overwrite=replace))
                 nbytes = await anyio.to_thread.run_sync(_sizes, paths)
                 self.progress.downloaded(len(paths), nbytes)
             if self.manifest:

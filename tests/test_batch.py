@@ -265,3 +265,30 @@ async def test_aimd_converges_to_the_servers_rate_without_a_storm(tmp_path: Path
     assert server.stats.jobs_created == 300
     assert limited / total < 0.2, (limited, total)
     assert 300 / elapsed > 40
+
+
+async def test_resume_accepts_files_saved_before_the_interruption(
+    radient_server: ThreadedServer, tmp_path: Path
+) -> None:
+    """Files saved but not yet recorded as completed must not make the rerun fail."""
+    manifest = tmp_path / "m.jsonl"
+    out = tmp_path / "out"
+    async with open_session(radient_server) as session:
+        [
+            o
+            async for o in session.map(
+                ["saved"], manifest=manifest, download_to=out, image_size=TINY
+            )
+        ]
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(lines[:-1]) + "\n")  # lose the "completed" record
+    async with open_session(radient_server) as session:
+        [outcome] = [
+            o
+            async for o in session.map(
+                ["saved"], manifest=manifest, download_to=out, image_size=TINY
+            )
+        ]
+    assert outcome.ok, outcome.error
+    assert len(list(out.glob("*.png"))) == 1
+    assert radient_server.stats.jobs_created == 1
