@@ -8,18 +8,17 @@ Image-to-image blends the source into the result by ``strength`` (1.0 keeps the 
 from __future__ import annotations
 
 import hashlib
-import io
 import random
 import struct
 import zlib
 from collections import OrderedDict
 
 import attrs
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 __all__ = ["RenderKey", "Renderer", "pad_png"]
 
-_CANVAS = 96
+_CANVAS = 64
 
 
 @attrs.frozen
@@ -49,17 +48,13 @@ def _draw(key: RenderKey) -> Image.Image:
     rng = _rng(key)
     colors = _palette(rng)
     aspect = key.width / key.height
-    cw = _CANVAS if aspect >= 1 else max(8, round(_CANVAS * aspect))
-    ch = _CANVAS if aspect <= 1 else max(8, round(_CANVAS / aspect))
-    top, bottom = colors[0], colors[1]
-    canvas = Image.new("RGB", (cw, ch))
+    cw = min(key.width, _CANVAS if aspect >= 1 else max(8, round(_CANVAS * aspect)))
+    ch = min(key.height, _CANVAS if aspect <= 1 else max(8, round(_CANVAS / aspect)))
+    gradient = Image.new("RGB", (1, 2))
+    gradient.putpixel((0, 0), colors[0])
+    gradient.putpixel((0, 1), colors[1])
+    canvas = gradient.resize((cw, ch), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(canvas)
-    for y in range(ch):
-        t = y / max(1, ch - 1)
-        draw.line(
-            [(0, y), (cw, y)],
-            fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
-        )
     sketch = key.provider == "sketch"
     for _ in range(rng.randint(4, 9)):
         x0, y0 = rng.uniform(-0.2, 1.0) * cw, rng.uniform(-0.2, 1.0) * ch
@@ -73,8 +68,30 @@ def _draw(key: RenderKey) -> Image.Image:
             draw.rectangle([x0, y0, x1, y1], fill=color)
     if sketch:
         canvas = canvas.convert("L").convert("RGB")
-    canvas = canvas.filter(ImageFilter.SMOOTH)
+    if canvas.size == (key.width, key.height):
+        return canvas
     return canvas.resize((key.width, key.height), Image.Resampling.BILINEAR)
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def encode_png(picture: Image.Image) -> bytes:
+    """An RGB image as PNG, written directly with zlib (much cheaper than Pillow for small ones)."""
+    rgb = picture.convert("RGB") if picture.mode != "RGB" else picture
+    width, height = rgb.size
+    raw = rgb.tobytes()
+    stride = width * 3
+    rows = b"".join(b"\0" + raw[y * stride : (y + 1) * stride] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows, 1))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def pad_png(data: bytes, min_bytes: int) -> bytes:
@@ -82,14 +99,8 @@ def pad_png(data: bytes, min_bytes: int) -> bytes:
     missing = min_bytes - len(data)
     if missing <= 0:
         return data
-    payload = b"\0" * max(0, missing - 12)
-    chunk_type = b"raDp"  # ancillary, private, reserved bit clear, safe to copy
-    chunk = (
-        struct.pack(">I", len(payload))
-        + chunk_type
-        + payload
-        + struct.pack(">I", zlib.crc32(chunk_type + payload) & 0xFFFFFFFF)
-    )
+    # ancillary, private, reserved bit clear, safe to copy: decoders skip it
+    chunk = _chunk(b"raDp", b"\0" * max(0, missing - 12))
     iend = data.rfind(b"IEND") - 4
     return data[:iend] + chunk + data[iend:]
 
@@ -119,9 +130,7 @@ class Renderer:
         if source is not None and key.strength is not None:
             base = source.convert("RGB").resize(picture.size, Image.Resampling.BILINEAR)
             picture = Image.blend(picture, base, float(key.strength))
-        buffer = io.BytesIO()
-        picture.save(buffer, format="PNG", compress_level=1)
-        data = pad_png(buffer.getvalue(), self._min_bytes)
+        data = pad_png(encode_png(picture), self._min_bytes)
         self.rendered += 1
         self._store(key, data)
         return data
