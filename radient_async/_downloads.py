@@ -28,6 +28,7 @@ from ._models import Image
 from ._paths import commit_file, discard_file, open_temp_beside
 from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, HttpResponse, redirect_for
 from ._retry import RetryPolicy, backoff_delay, parse_retry_after
+from ._slots import Slots
 
 __all__ = ["Downloader", "decode_data_url"]
 
@@ -105,7 +106,7 @@ class Downloader:
         self._timeouts = timeouts
         self._retry = retry
         self._fsync = fsync
-        self._slots = anyio.CapacityLimiter(limits.downloads)
+        self._slots = Slots(limits.downloads)
 
     async def read(self, image: Image) -> bytes:
         """The image's bytes, in memory."""

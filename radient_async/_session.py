@@ -58,6 +58,7 @@ from ._protocol import (
 )
 from ._ratelimit import RateGate
 from ._retry import RetryPolicy, backoff_delay, parse_retry_after
+from ._slots import Slots
 from ._sources import SourceInput, resolve_source
 from ._status import StatusMachine, Step, parse_status
 
@@ -117,16 +118,14 @@ class Session:
         self._rng = random.Random()
         self._group: anyio.abc.TaskGroup | None = None
         self._state = "new"
-        self._requests: anyio.CapacityLimiter | None = None
-        self._job_slots: anyio.CapacityLimiter | None = None
+        self._requests = Slots(self._limits.requests)
+        self._job_slots = Slots(self._limits.jobs)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Session:
         if self._state != "new":
             raise SessionClosedError("a Session can be entered only once; create a new one")
-        self._requests = anyio.CapacityLimiter(self._limits.requests)
-        self._job_slots = anyio.CapacityLimiter(self._limits.jobs)
         await self._transport.open()
         group = anyio.create_task_group()
         await group.__aenter__()
@@ -281,18 +280,16 @@ class Session:
         self, request: GenerationRequest, deadline: float, idempotency_key: str | None = None
     ) -> JobHandle:
         slots = self._job_slots
-        assert slots is not None
-        token = object()
-        await slots.acquire_on_behalf_of(token)
+        await slots.acquire()
         try:
             http = build_generate(self._api, request, idempotency_key or uuid.uuid4().hex)
             response = await self._call(http)
             job = decipher_job(response, self._api)
         except BaseException:
-            slots.release_on_behalf_of(token)
+            slots.release()
             raise
         handle = JobHandle(job.request_id, job.provider or request.provider, prompt=request.prompt)
-        handle._cancel_hook = lambda: slots.release_on_behalf_of(token)
+        handle._cancel_hook = slots.release
         if not self._settle(handle, job, StatusMachine(max_unknown=self._poll.max_unknown)):
             self._open_group().start_soon(
                 self._poll_job, handle, deadline, poll_hint(response), True
@@ -353,14 +350,12 @@ class Session:
         Runs in the session's task group, so it must never raise: every outcome goes to the handle.
         """
         slots = self._job_slots
-        assert slots is not None
         scope = handle._scope = anyio.CancelScope()
         try:
             with scope:
                 if not slot_held:
-                    token = object()
-                    await slots.acquire_on_behalf_of(token)
-                    handle._cancel_hook = lambda: slots.release_on_behalf_of(token)
+                    await slots.acquire()
+                    handle._cancel_hook = slots.release
                 await self._poll_until_settled(handle, timeout, hint)
         except anyio.get_cancelled_exc_class():
             handle._reject(JobCancelled(handle.request_id, "the session closed"))
@@ -468,7 +463,6 @@ class Session:
     async def _send(self, request: HttpRequest) -> HttpResponse:
         """One attempt: wait for the rate gate and a request slot, following safe redirects."""
         requests = self._requests
-        assert requests is not None
         for _ in range(_MAX_REDIRECTS + 1):
             await self._gate.wait_turn()
             async with requests:

@@ -1,0 +1,65 @@
+"""``Slots``: a small FIFO semaphore for the session's shared caps (jobs, requests, downloads).
+
+anyio's ``CapacityLimiter`` tracks borrowers and always checkpoints; the session acquires a slot
+several times per job, so this one takes the free path without awaiting anything, and hands a
+released slot straight to the longest waiter, which keeps the caps fair under load.
+"""
+
+from __future__ import annotations
+
+import collections
+from types import TracebackType
+
+import anyio
+
+__all__ = ["Slots"]
+
+
+class Slots:
+    """At most ``total`` holders at a time; waiters are served first come, first served."""
+
+    __slots__ = ("_free", "_waiters", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._free = total
+        self._waiters: collections.deque[anyio.Event] = collections.deque()
+
+    @property
+    def in_use(self) -> int:
+        """How many slots are held right now."""
+        return self.total - self._free
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting for one if all are held."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        granted = anyio.Event()
+        self._waiters.append(granted)
+        try:
+            await granted.wait()
+        except BaseException:
+            if granted.is_set():
+                self.release()  # we were handed a slot as we were cancelled: pass it on
+            else:
+                self._waiters.remove(granted)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back, directly to the first waiter if there is one."""
+        if self._waiters:
+            self._waiters.popleft().set()
+        else:
+            self._free += 1
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
