@@ -115,6 +115,7 @@ class _TqdmSink(_Counter):
 
 class _RichSink(_Counter):
     def __init__(self, total: int | None) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -131,6 +132,7 @@ class _RichSink(_Counter):
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             transient=False,
+            console=Console(stderr=True),
         )
         self._task = self._progress.add_task("batch", total=total, detail="")
         self._progress.start()

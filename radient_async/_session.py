@@ -138,13 +138,17 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        """Stop every poller (their handles raise ``JobCancelled``) and close the pool."""
+        """Stop every poller (their handles raise ``JobCancelled``) and close the pool.
+
+        An exception from the ``async with`` body propagates as itself: pollers never raise, so the
+        task group is closed as if the body had finished, instead of wrapping the error in a group.
+        """
         self._state = "closing"
         group, self._group = self._group, None
         try:
             if group is not None:
                 group.cancel_scope.cancel()
-                await group.__aexit__(exc_type, exc, tb)
+                await group.__aexit__(None, None, None)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._transport.close()

@@ -394,3 +394,15 @@ async def test_generated_bytes_are_deterministic_for_a_seed(server: ThreadedServ
         second = await session.generate("same seed", seed=42, image_size=SMALL, sync_mode=True)
         one, two = await first.images[0].read(), await second.images[0].read()
     assert hashlib.sha256(one).digest() == hashlib.sha256(two).digest()
+
+
+async def test_an_error_in_the_session_body_propagates_as_itself(server: ThreadedServer) -> None:
+    server.controls.set_latency(30.0)
+
+    async def body() -> None:
+        async with session_for(server) as session:
+            await session.submit("running while the body fails", image_size=SMALL)
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await body()
