@@ -13,6 +13,7 @@ import base64
 import binascii
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import BinaryIO, TypeVar
@@ -22,7 +23,13 @@ import anyio
 import anyio.to_thread
 
 from ._config import Limits, Timeouts
-from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientError
+from ._errors import (
+    APIConnectionError,
+    DownloadError,
+    IntegrityError,
+    MalformedResponseError,
+    RadientError,
+)
 from ._http import Transport
 from ._models import Image
 from ._paths import commit_file, discard_file, open_temp_beside
@@ -160,20 +167,32 @@ class Downloader:
             raise DownloadError(
                 f"refusing to download a {scheme or 'relative'}: URL", url=image.url
             )
-        with anyio.move_on_after(self._timeouts.download):
-            return await self._fetch_with_retries(image, target, overwrite)
-        raise DownloadError(
-            f"download did not finish within {self._timeouts.download:.0f}s", url=image.url
-        )
+        deadline = time.monotonic() + self._timeouts.download
+        try:
+            return await self._fetch_with_retries(image, target, overwrite, deadline)
+        except TimeoutError:
+            raise DownloadError(
+                f"download did not finish within {self._timeouts.download:.0f}s", url=image.url
+            ) from None
 
-    async def _fetch_with_retries(self, image: Image, target: str | None, overwrite: bool) -> _Sink:
+    async def _fetch_with_retries(
+        self, image: Image, target: str | None, overwrite: bool, deadline: float
+    ) -> _Sink:
+        """Attempts until success, a permanent error, the retry budget or the deadline.
+
+        The deadline is passed down (aiohttp's per-attempt total timeout, bounded waits) instead
+        of wrapping the download in a cancel scope; running out of time raises ``TimeoutError``.
+        """
         attempt = 0
         while True:
             attempt += 1
             sink = _Sink(target)
             try:
-                async with self._slots:
-                    retry_after = await self._stream(image.url, sink)
+                await self._slots.acquire(_remaining(deadline))
+                try:
+                    retry_after = await self._stream(image.url, sink, deadline)
+                finally:
+                    self._slots.release()
                 if retry_after is None:
                     if target is not None:
                         await _in_thread(partial(sink.commit, overwrite, self._fsync))
@@ -187,14 +206,23 @@ class Downloader:
             if attempt > self._retry.max_retries:
                 raise error
             delay = retry_after if retry_after is not None else backoff_delay(self._retry, attempt)
+            delay = min(delay, self._retry.max_retry_after)
+            if time.monotonic() + delay >= deadline:
+                raise error
             _log.debug("retrying download of %s in %.2fs: %s", image.url, delay, error)
-            await anyio.sleep(min(delay, self._retry.max_retry_after))
+            await anyio.sleep(delay)
 
-    async def _stream(self, url: str, sink: _Sink) -> float | None:
-        """Stream ``url`` into ``sink``; a retryable status returns its wait (never None)."""
+    async def _stream(self, url: str, sink: _Sink, deadline: float) -> float | None:
+        """Fetch ``url`` into ``sink``, following safe redirects; returns None when done."""
         request = self._request_for(url)
         for _ in range(_MAX_REDIRECTS + 1):
-            async with self._transport.stream(request) as response:
+            if sink.target is None:
+                follow = await self._read_whole(request, sink, url, deadline)
+                if follow is None:
+                    return None
+                request = follow
+                continue
+            async with self._transport.stream(request, timeout=_remaining(deadline)) as response:
                 head = HttpResponse(response.status, response.headers, b"", request.url)
                 follow = redirect_for(request, head, self._api)
                 if follow is not None:
@@ -207,6 +235,28 @@ class Downloader:
                 await self._receive(response.chunks(), response.content_length, sink, url)
                 return None
         raise DownloadError("too many redirects", url=url)
+
+    async def _read_whole(
+        self, request: HttpRequest, sink: _Sink, url: str, deadline: float
+    ) -> HttpRequest | None:
+        """One-shot read into memory (``image.read()``); returns a redirect to follow, if any."""
+        limit = self._limits.max_image_bytes
+        try:
+            response = await self._transport.send(
+                request, max_bytes=limit, timeout=_remaining(deadline)
+            )
+        except MalformedResponseError as exc:
+            raise DownloadError(str(exc), url=url) from None
+        follow = redirect_for(request, response, self._api)
+        if follow is not None:
+            return follow
+        if response.status >= 400:
+            _raise_for_download_status(response.status, response, url, self._retry)
+        if response.status != 200:
+            raise DownloadError(f"unexpected HTTP {response.status}", url=url)
+        sink.buffer += response.body
+        sink.received = len(response.body)
+        return None
 
     async def _receive(
         self, chunks: AsyncIterator[bytes], expected: int | None, sink: _Sink, url: str
@@ -253,6 +303,14 @@ class Downloader:
                 if sink.handle is not None:
                     await _in_thread(sink.discard, shield=True)
         return sink
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline``; ``TimeoutError`` once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
 
 
 def _resolve_target(path: str, filename: str) -> str:

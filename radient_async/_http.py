@@ -101,8 +101,18 @@ class Transport:
             raise SessionClosedError("the session is closed; use it inside `async with Session()`")
         return self._session
 
-    async def send(self, request: HttpRequest, *, max_bytes: int) -> HttpResponse:
-        """Send one request and read the whole response body, refusing more than ``max_bytes``."""
+    def _timeout(self, total: float | None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=total, connect=self._timeouts.connect, sock_read=self._timeouts.read
+        )
+
+    async def send(
+        self, request: HttpRequest, *, max_bytes: int, timeout: float | None = None
+    ) -> HttpResponse:
+        """Send one request and read the whole response body, refusing more than ``max_bytes``.
+
+        ``timeout`` bounds the whole attempt (the caller passes what is left of its deadline).
+        """
         client = self._client()
         try:
             async with client.request(
@@ -111,6 +121,7 @@ class Transport:
                 headers=request.headers,
                 data=request.body,
                 allow_redirects=False,
+                timeout=self._timeout(timeout),
             ) as response:
                 body = await _read_capped(response, max_bytes, request)
                 return HttpResponse(response.status, response.headers, body, request.url)
@@ -118,7 +129,9 @@ class Transport:
             raise _translate(exc, request) from None
 
     @asynccontextmanager
-    async def stream(self, request: HttpRequest) -> AsyncIterator[StreamedResponse]:
+    async def stream(
+        self, request: HttpRequest, *, timeout: float | None = None
+    ) -> AsyncIterator[StreamedResponse]:
         """Send a GET and yield the response with its body still to be read.
 
         Only failures of the request itself are translated here; whatever the caller's block
@@ -131,6 +144,7 @@ class Transport:
                 URL(request.url, encoded=True),
                 headers=request.headers,
                 allow_redirects=False,
+                timeout=self._timeout(timeout),
             )
         except _FAILURES as exc:
             raise _translate(exc, request) from None

@@ -30,6 +30,7 @@ class JobHandle:
         "_changed",
         "_done",
         "_error",
+        "_finished",
         "_history",
         "_provider",
         "_request_id",
@@ -44,8 +45,11 @@ class JobHandle:
         self._provider = provider
         self.prompt = prompt
         self.submitted_at = time.monotonic()
-        self._done = anyio.Event()
-        self._changed = anyio.Event()
+        # Events are made on first use: most handles (sync jobs, batches) are never waited on twice,
+        # and creating an anyio.Event costs an async-library lookup.
+        self._finished = False
+        self._done: anyio.Event | None = None
+        self._changed: anyio.Event | None = None
         self._history: list[JobUpdate] = []
         self._result: GenerationResult | None = None
         self._error: RadientError | None = None
@@ -74,7 +78,7 @@ class JobHandle:
 
     def done(self) -> bool:
         """True once the handle has an outcome (completed, failed, timed out or cancelled)."""
-        return self._done.is_set()
+        return self._finished
 
     def exception(self) -> RadientError | None:
         """The error the job ended with, if it is done and did not succeed."""
@@ -85,10 +89,12 @@ class JobHandle:
 
     async def wait(self, timeout: float | None = None) -> GenerationResult:
         """The outcome; after ``timeout`` seconds raise ``JobTimeout`` (polling continues)."""
-        if not self._done.is_set():
+        if not self._finished:
+            if self._done is None:
+                self._done = anyio.Event()
             with anyio.move_on_after(timeout):
                 await self._done.wait()
-            if not self._done.is_set():
+            if not self._finished:
                 raise JobTimeout(self._request_id, float(timeout or 0), self.status.value)
         if self._error is not None:
             raise self._error
@@ -110,8 +116,10 @@ class JobHandle:
                 update = self._history[seen]
                 seen += 1
                 yield update
-            if self._done.is_set():
+            if self._finished:
                 return
+            if self._changed is None:
+                self._changed = anyio.Event()
             await self._changed.wait()
 
     def __repr__(self) -> str:
@@ -131,21 +139,24 @@ class JobHandle:
         self._notify()
 
     def _notify(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     def _resolve(self, result: GenerationResult) -> None:
-        if not self._done.is_set():
+        if not self._finished:
             self._result = result
             self._finish()
 
     def _reject(self, error: RadientError) -> None:
-        if not self._done.is_set():
+        if not self._finished:
             self._error = error
             self._finish()
 
     def _finish(self) -> None:
-        self._done.set()
+        self._finished = True
+        if self._done is not None:
+            self._done.set()
         self._notify()
         if self._scope is not None:
             self._scope.cancel()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import time
 
-import anyio
 import attrs
 
 __all__ = ["AimdState", "RateGate"]
@@ -83,11 +82,9 @@ class RateGate:
     def __init__(self, state: AimdState | None = None) -> None:
         self.state = state or AimdState()
 
-    async def wait_turn(self) -> None:
-        """Sleep until this request's send slot."""
-        delay = self.state.reserve(time.monotonic())
-        if delay > 0:
-            await anyio.sleep(delay)
+    def reserve(self) -> float:
+        """Claim this request's send slot; returns the seconds to wait before sending."""
+        return self.state.reserve(time.monotonic())
 
     def throttled(self, retry_after: float | None) -> None:
         """Report a 429 so every later request slows down."""

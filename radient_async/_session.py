@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
 import time
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -286,7 +286,7 @@ class Session:
         slots = self._job_slots
         await slots.acquire()
         try:
-            http = build_generate(self._api, request, idempotency_key or uuid.uuid4().hex)
+            http = build_generate(self._api, request, idempotency_key or secrets.token_hex(16))
             response = await self._call(http)
             job = decipher_job(response, self._api)
         except BaseException:
@@ -406,14 +406,21 @@ class Session:
     # -- one API call: limits, rate gate, redirects, retries, one deadline ----------------------
 
     async def _call(self, request: HttpRequest, *, request_id: str | None = None) -> HttpResponse:
-        """Send ``request`` with retries, all within one overall timeout."""
+        """Send ``request`` with retries, all within one overall timeout.
+
+        The deadline is passed down rather than enforced by a cancel scope: each attempt gets what
+        is left of it as aiohttp's total timeout, and no wait (rate gate, request slot, backoff)
+        may run past it. This keeps the common path free of per-call scope bookkeeping.
+        """
         timeout = self._timeouts.request
         deadline = time.monotonic() + timeout
-        with anyio.move_on_after(timeout):
+        try:
             return await self._attempts(request, deadline)
-        raise APITimeoutError(
-            f"{request.method} {request.url}: no answer within {timeout:.1f}s (retries included)"
-        )
+        except _OutOfTime:
+            raise APITimeoutError(
+                f"{request.method} {request.url}: no answer within {timeout:.1f}s "
+                "(retries included)"
+            ) from None
 
     async def _attempts(self, request: HttpRequest, deadline: float) -> HttpResponse:
         policy = self._retry
@@ -421,10 +428,12 @@ class Session:
         while True:
             attempt += 1
             try:
-                response = await self._send(request)
+                response = await self._send(request, deadline)
             except APIConnectionError as exc:
                 delay = backoff_delay(policy, attempt, self._rng)
-                if attempt > policy.max_retries or time.monotonic() + delay >= deadline:
+                if time.monotonic() + delay >= deadline:
+                    raise _OutOfTime from exc
+                if attempt > policy.max_retries:
                     raise
                 _log.debug(
                     "retry %d of %s %s in %.2fs: %s",
@@ -464,16 +473,28 @@ class Session:
             )
             await anyio.sleep(delay)
 
-    async def _send(self, request: HttpRequest) -> HttpResponse:
+    async def _send(self, request: HttpRequest, deadline: float) -> HttpResponse:
         """One attempt: wait for the rate gate and a request slot, following safe redirects."""
         requests = self._requests
         for _ in range(_MAX_REDIRECTS + 1):
-            await self._gate.wait_turn()
-            async with requests:
-                started = time.monotonic()
+            started = time.monotonic()
+            delay = self._gate.reserve()
+            if started + delay >= deadline:
+                raise _OutOfTime
+            if delay > 0:
+                await anyio.sleep(delay)
+            try:
+                await requests.acquire(deadline - time.monotonic())
+            except TimeoutError:
+                raise _OutOfTime from None
+            try:
                 response = await self._transport.send(
-                    request, max_bytes=self._limits.max_response_bytes
+                    request,
+                    max_bytes=self._limits.max_response_bytes,
+                    timeout=max(0.001, deadline - time.monotonic()),
                 )
+            finally:
+                requests.release()
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug(
                     "%s %s -> %d in %.1f ms",
@@ -487,6 +508,10 @@ class Session:
                 return response
             request = follow
         raise APIConnectionError(f"{request.method} {request.url}: too many redirects")
+
+
+class _OutOfTime(Exception):
+    """A call's overall deadline has passed (becomes ``APITimeoutError``)."""
 
 
 def _checked(name: str, value: Any, cls: type[Any]) -> Any:

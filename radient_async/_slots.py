@@ -30,15 +30,19 @@ class Slots:
         """How many slots are held right now."""
         return self.total - self._free
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting for one if all are held."""
+    async def acquire(self, timeout: float | None = None) -> None:
+        """Take a slot, waiting for one (at most ``timeout`` seconds: ``TimeoutError``)."""
         if self._free > 0 and not self._waiters:
             self._free -= 1
             return
         granted = anyio.Event()
         self._waiters.append(granted)
         try:
-            await granted.wait()
+            if timeout is None:
+                await granted.wait()
+            else:
+                with anyio.fail_after(timeout):
+                    await granted.wait()
         except BaseException:
             if granted.is_set():
                 self.release()  # we were handed a slot as we were cancelled: pass it on

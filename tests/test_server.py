@@ -649,3 +649,16 @@ def test_guides_own_python_example_works_unchanged(tmp_path: Any, monkeypatch: A
             assert picture.size == (1024, 576)
         providers = requests.get(f"{base}/images/providers", headers=headers, timeout=10).json()
         assert "default" in providers["providers"]
+
+
+async def test_stats_endpoint_for_other_processes(
+    client: aiohttp.ClientSession, server: LocalServer
+) -> None:
+    await post(client, server, {"prompt": "counted", "image_size": TINY})
+    stats_url = server.base_url.removesuffix("/v1") + "/_local/stats"
+    async with client.get(stats_url) as response:
+        assert response.status == 401
+    async with client.get(stats_url, headers=AUTH) as response:
+        stats = await response.json()
+    assert stats["jobs_created"] == 1
+    assert stats["requests"]["generate"] == 1

@@ -388,6 +388,11 @@ async def handle_providers(request: web.Request) -> web.Response:
     return json_response({"providers": list(state.config.providers)})
 
 
+async def handle_stats(request: web.Request) -> web.Response:
+    """``GET /_local/stats``: the counters, for tools in another process (not part of the API)."""
+    return json_response(request.app[STATE].stats.snapshot())
+
+
 async def _render(request: web.Request, job: Job, index: int) -> bytes:
     renderer = request.app[RENDERER]
     key = RenderKey(
@@ -479,6 +484,7 @@ def create_app(
     app.router.add_get("/v1/images/status", handle_status, name="status")
     app.router.add_get("/v1/images/providers", handle_providers, name="providers")
     app.router.add_get(r"/v1/files/{request_id}/{index:\d+}.png", handle_file, name="files")
+    app.router.add_get("/_local/stats", handle_stats, name="stats")
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -63,6 +63,7 @@ class Stats:
     idempotency_keys: list[str] = attrs.field(factory=list)
 
     def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy of every counter."""
         data = attrs.asdict(self, recurse=False)
         for name in ("faults", "requests", "authorized_requests"):
             data[name] = dict(data[name])
