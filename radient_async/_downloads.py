@@ -40,7 +40,7 @@ from ._slots import Slots
 __all__ = ["Downloader", "decode_data_url"]
 
 _log = logging.getLogger("radient_async")
-_FLUSH_BYTES = 1024 * 1024
+_FLUSH_BYTES = 4 * 1024 * 1024
 _MAX_REDIRECTS = 5
 T = TypeVar("T")
 
@@ -61,19 +61,29 @@ def decode_data_url(url: str, *, max_bytes: int) -> bytes:
 
 
 class _Sink:
-    """Collects a body in memory, spilling to a temp file beside ``target`` once it is large."""
+    """Collects a body in memory, spilling to a temp file beside the target once it is large.
 
-    def __init__(self, target: str | None) -> None:
-        self.target = target
+    The target path is resolved inside the first file operation (a worker thread), so an image of
+    up to ``_FLUSH_BYTES`` costs one thread hop in all: resolve, write, link into place.
+    """
+
+    def __init__(self, destination: tuple[str, str] | None) -> None:
+        self.destination = destination  # (the caller's path, the default file name) or in-memory
+        self.target: str | None = None
         self.buffer = bytearray()
         self.received = 0
         self.temp: str | None = None
         self.handle: BinaryIO | None = None
 
+    @property
+    def to_disk(self) -> bool:
+        return self.destination is not None
+
     def spill(self) -> None:
         """Write the buffer to the temp file (opening it first); runs in a worker thread."""
-        assert self.target is not None
         if self.handle is None:
+            assert self.destination is not None
+            self.target = _resolve_target(*self.destination)
             self.temp, self.handle = open_temp_beside(self.target)
         self.handle.write(self.buffer)
         self.buffer.clear()
@@ -121,24 +131,28 @@ class Downloader:
         return bytes(sink.buffer)
 
     async def save(self, image: Image, path: str | os.PathLike[str], *, overwrite: bool) -> str:
-        """Download to ``path`` (a directory gets ``image.filename``); returns the final path."""
-        target = await _in_thread(lambda: _resolve_target(os.fspath(path), image.filename))
-        if not overwrite and await _in_thread(lambda: os.path.lexists(target)):
-            raise DownloadError(f"{target} already exists (pass overwrite=True to replace it)")
+        """Download to ``path`` (a directory gets ``image.filename``); returns the final path.
+
+        An existing file is never replaced unless ``overwrite``: the final link fails atomically.
+        """
+        destination = (os.fspath(path), image.filename)
         try:
-            await self._fetch(image, target, overwrite=overwrite)
-        except FileExistsError:
-            raise DownloadError(f"{target} appeared meanwhile; not overwritten") from None
+            sink = await self._fetch(image, destination, overwrite=overwrite)
+        except FileExistsError as exc:
+            raise DownloadError(
+                f"{exc.filename or destination[0]} already exists (pass overwrite=True to "
+                "replace it)"
+            ) from None
         except OSError as exc:
-            raise DownloadError(f"cannot write {target}: {exc.strerror or exc}") from None
-        return target
+            raise DownloadError(f"cannot write {destination[0]}: {exc.strerror or exc}") from None
+        assert sink.target is not None
+        return sink.target
 
     async def save_all(
         self, images: tuple[Image, ...], directory: str | os.PathLike[str], *, overwrite: bool
     ) -> list[str]:
         """Download all images into ``directory`` concurrently; paths come back in image order."""
         directory = os.fspath(directory)
-        await anyio.to_thread.run_sync(lambda: os.makedirs(directory, exist_ok=True))
         paths: list[str] = [""] * len(images)
         errors: list[RadientError] = []
 
@@ -158,25 +172,27 @@ class Downloader:
             raise errors[0]
         return paths
 
-    async def _fetch(self, image: Image, target: str | None, *, overwrite: bool = False) -> _Sink:
-        """Fetch ``image`` into a sink (committed to ``target`` when given), with retries."""
+    async def _fetch(
+        self, image: Image, destination: tuple[str, str] | None, *, overwrite: bool = False
+    ) -> _Sink:
+        """Fetch ``image`` into a sink (committed to ``destination`` when given), with retries."""
         scheme = urlsplit(image.url).scheme.lower()
         if scheme == "data":
-            return await self._from_data_url(image, target, overwrite)
+            return await self._from_data_url(image, destination, overwrite)
         if scheme not in ("http", "https"):
             raise DownloadError(
                 f"refusing to download a {scheme or 'relative'}: URL", url=image.url
             )
         deadline = time.monotonic() + self._timeouts.download
         try:
-            return await self._fetch_with_retries(image, target, overwrite, deadline)
+            return await self._fetch_with_retries(image, destination, overwrite, deadline)
         except TimeoutError:
             raise DownloadError(
                 f"download did not finish within {self._timeouts.download:.0f}s", url=image.url
             ) from None
 
     async def _fetch_with_retries(
-        self, image: Image, target: str | None, overwrite: bool, deadline: float
+        self, image: Image, destination: tuple[str, str] | None, overwrite: bool, deadline: float
     ) -> _Sink:
         """Attempts until success, a permanent error, the retry budget or the deadline.
 
@@ -186,7 +202,7 @@ class Downloader:
         attempt = 0
         while True:
             attempt += 1
-            sink = _Sink(target)
+            sink = _Sink(destination)
             try:
                 await self._slots.acquire(_remaining(deadline))
                 try:
@@ -194,7 +210,7 @@ class Downloader:
                 finally:
                     self._slots.release()
                 if retry_after is None:
-                    if target is not None:
+                    if sink.to_disk:
                         await _in_thread(partial(sink.commit, overwrite, self._fsync))
                     return sink
                 error: RadientError = DownloadError("server asked to retry", url=image.url)
@@ -216,7 +232,7 @@ class Downloader:
         """Fetch ``url`` into ``sink``, following safe redirects; returns None when done."""
         request = self._request_for(url)
         for _ in range(_MAX_REDIRECTS + 1):
-            if sink.target is None:
+            if not sink.to_disk:
                 follow = await self._read_whole(request, sink, url, deadline)
                 if follow is None:
                     return None
@@ -283,7 +299,7 @@ class Downloader:
         sink.received += len(chunk)
         if sink.received > limit:
             raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
-        if sink.target is not None and len(sink.buffer) >= _FLUSH_BYTES:
+        if sink.to_disk and len(sink.buffer) >= _FLUSH_BYTES:
             await _in_thread(sink.spill)
 
     def _request_for(self, url: str) -> HttpRequest:
@@ -292,11 +308,13 @@ class Downloader:
             return HttpRequest("GET", url, self._api.headers({"Accept": "*/*"}))
         return HttpRequest("GET", url, {"User-Agent": USER_AGENT, "Accept": "*/*"})
 
-    async def _from_data_url(self, image: Image, target: str | None, overwrite: bool) -> _Sink:
-        sink = _Sink(target)
+    async def _from_data_url(
+        self, image: Image, destination: tuple[str, str] | None, overwrite: bool
+    ) -> _Sink:
+        sink = _Sink(destination)
         sink.buffer += decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
         sink.received = len(sink.buffer)
-        if target is not None:
+        if sink.to_disk:
             try:
                 await _in_thread(lambda: sink.commit(overwrite, self._fsync))
             finally:
