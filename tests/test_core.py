@@ -307,10 +307,27 @@ def test_aimd_cuts_on_429_blocks_then_recovers() -> None:
     assert state.rate == pytest.approx(50)  # within the cooldown: no second cut
     first, second = state.reserve(3.0), state.reserve(3.0)
     assert second - first == pytest.approx(1 / 50)
-    state.on_success(6.0)
-    assert state.rate == pytest.approx(50 + 0.1 * 100 * 5)
+    state.on_success(3.0)  # 1.5 s after the last 429: linear, 10% of the ceiling per second
+    assert state.rate == pytest.approx(50 + 0.1 * 100 * 2)
+    state.on_success(6.0)  # quiet for over 2 s: probing up by half the rate per second
+    assert state.rate == pytest.approx(70 + 0.5 * 70 * 3)
     state.on_success(60.0)
     assert state.rate is None  # far above demand: pacing off again
+
+
+def test_aimd_scattered_429s_cut_once_and_never_compound() -> None:
+    state = AimdState()
+    for i in range(3000):
+        now = i / 1000
+        state.reserve(now)
+        if i % 50 == 49:  # 2% of answers: a flaky proxy, not a rate limit
+            state.on_throttled(now, retry_after=0.01)
+        else:
+            state.on_success(now)
+    assert state.last_decrease == pytest.approx(0.049)  # only the first 429 cut the rate
+    assert state.rate is not None
+    assert state.rate > 0.7 * 50  # and it has been recovering since
+    assert state.reserve(2.999) > 0  # the last Retry-After still holds new requests back
 
 
 # -- models and file names ---------------------------------------------------------------------
