@@ -184,7 +184,11 @@ class _Run:
             handle = await self._start(index, request, fingerprint, entry)
             request_id = handle.request_id
             self.progress.submitted()
-            result = await handle
+            try:
+                result = await handle
+            except BaseException:  # the batch was cancelled: its job's poller must stop too
+                handle.cancel()
+                raise
             paths: tuple[str, ...] = ()
             if self.download_to is not None:
                 # A re-attached job may have saved its files before the interruption; they are

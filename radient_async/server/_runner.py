@@ -68,6 +68,10 @@ class LocalServer:
         runners, self._runners = self._runners, []
         for runner in reversed(runners):
             await runner.cleanup()
+        if runners:
+            # Transports of connections a client abandoned finish closing on the next loop
+            # iterations; give them those before the loop (or its thread) goes away.
+            await asyncio.sleep(0.05)
 
     async def __aenter__(self) -> LocalServer:
         try:
