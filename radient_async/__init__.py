@@ -8,7 +8,9 @@ async with radient_async.Session() as session:
 
 from __future__ import annotations
 
+from ._batch import BatchOutcome
 from ._config import Limits, Timeouts
+from ._display import gallery_html
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -44,6 +46,7 @@ from ._models import (
     JobUpdate,
 )
 from ._polling import PollPolicy
+from ._progress import BatchStats, ProgressSink
 from ._retry import RetryPolicy
 from ._session import DEFAULT_BASE_URL, Session
 from ._version import __version__
@@ -56,6 +59,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchOutcome",
+    "BatchStats",
     "ConfigurationError",
     "ConflictError",
     "DownloadError",
@@ -76,6 +81,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PollPolicy",
+    "ProgressSink",
     "RadientError",
     "RateLimitError",
     "RetryPolicy",
@@ -86,4 +92,5 @@ __all__ = [
     "UnexpectedStatusError",
     "ValidationError",
     "__version__",
+    "gallery_html",
 ]
