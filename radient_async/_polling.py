@@ -3,6 +3,8 @@
 A quick first look, then intervals that grow with the time already waited (so short jobs are seen
 promptly and long jobs cost few requests), spread by jitter so thousands of jobs never poll in
 lock-step, and overridden by a server hint (``poll-after-ms``/``Retry-After``) when one is given.
+Once a session has seen jobs finish, the first look waits for part of their typical duration
+(``DurationEstimate``), so a job is not asked about long before it can possibly be done.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import random
 
 import attrs
 
-__all__ = ["PollPolicy", "poll_delay"]
+__all__ = ["DurationEstimate", "PollPolicy", "poll_delay"]
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -43,22 +45,48 @@ class PollPolicy:
             raise ValueError("max_unknown must be a positive integer")
 
 
+@attrs.define
+class DurationEstimate:
+    """A moving average of how long jobs take to finish (seconds), learned from observations."""
+
+    smoothing: float = 0.1
+    typical: float | None = None
+
+    def observe(self, duration: float) -> None:
+        """Fold in one job's time from submission to completion."""
+        if duration <= 0:
+            return
+        if self.typical is None:
+            self.typical = duration
+        else:
+            self.typical += self.smoothing * (duration - self.typical)
+
+    def first_delay(self, policy: PollPolicy) -> float:
+        """When to look first: 60% of the typical duration, within the policy's bounds."""
+        if self.typical is None:
+            return policy.first_delay
+        return min(max(policy.first_delay, 0.6 * self.typical), policy.max_interval)
+
+
 def poll_delay(
     policy: PollPolicy,
     elapsed: float,
     *,
     hint: float | None = None,
     rng: random.Random | None = None,
+    first: float | None = None,
 ) -> float:
     """Seconds to wait before the next poll of a job that has been running ``elapsed`` seconds.
 
     A server hint wins, clamped to ``[min_interval/2, max_interval]`` so a hostile hint can neither
-    flood the server nor stall the job. Otherwise: ``first_delay`` for the first look, then
-    ``clamp(elapsed * growth, min_interval, max_interval)``, jittered by ±``jitter``.
+    flood the server nor stall the job. Otherwise: ``first`` (or ``first_delay``) for the first
+    look, then ``clamp(elapsed * growth, min_interval, max_interval)``, jittered by ±``jitter``.
     """
     if hint is not None:
         return min(max(hint, policy.min_interval / 2), policy.max_interval)
-    if elapsed <= 0:
+    if first is not None:
+        base = first
+    elif elapsed <= 0:
         base = policy.first_delay
     else:
         base = min(max(elapsed * policy.growth, policy.min_interval), policy.max_interval)

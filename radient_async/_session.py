@@ -41,8 +41,15 @@ from ._errors import (
 )
 from ._http import Transport
 from ._jobs import JobHandle
-from ._models import GenerationRequest, GenerationResult, Image, ImageSize, JobUpdate
-from ._polling import PollPolicy, poll_delay
+from ._models import (
+    GenerationRequest,
+    GenerationResult,
+    Image,
+    ImageSize,
+    JobStatus,
+    JobUpdate,
+)
+from ._polling import DurationEstimate, PollPolicy, poll_delay
 from ._progress import ProgressSpec
 from ._protocol import (
     ApiEndpoint,
@@ -115,6 +122,7 @@ class Session:
             fsync=fsync_downloads,
         )
         self._gate = RateGate()
+        self._durations = DurationEstimate()
         self._rng = random.Random()
         self._group: anyio.abc.TaskGroup | None = None
         self._state = "new"
@@ -378,9 +386,14 @@ class Session:
         machine = StatusMachine(max_unknown=self._poll.max_unknown)
         deadline = handle.submitted_at + timeout
         failures = 0
+        first: float | None = self._durations.first_delay(self._poll)
         while True:
             now = time.monotonic()
-            delay = poll_delay(self._poll, now - handle.submitted_at, hint=hint, rng=self._rng)
+            elapsed = now - handle.submitted_at
+            if first is not None:
+                first = max(0.0, first - elapsed)  # the first look is timed from submission
+            delay = poll_delay(self._poll, elapsed, hint=hint, rng=self._rng, first=first)
+            first = None
             if now + delay >= deadline:
                 await anyio.sleep(max(0.0, deadline - now))
                 raise JobTimeout(handle.request_id, timeout, handle.status.value)
@@ -401,6 +414,8 @@ class Session:
             failures = 0
             hint = poll_hint(response)
             if self._settle(handle, job, machine):
+                if machine.state is JobStatus.COMPLETED:
+                    self._durations.observe(time.monotonic() - handle.submitted_at)
                 return
 
     # -- one API call: limits, rate gate, redirects, retries, one deadline ----------------------
