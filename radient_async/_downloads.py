@@ -40,7 +40,8 @@ from ._slots import Slots
 __all__ = ["Downloader", "decode_data_url"]
 
 _log = logging.getLogger("radient_async")
-_FLUSH_BYTES = 4 * 1024 * 1024
+_SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
+_FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
 _MAX_REDIRECTS = 5
 T = TypeVar("T")
 
@@ -63,8 +64,9 @@ def decode_data_url(url: str, *, max_bytes: int) -> bytes:
 class _Sink:
     """Collects a body in memory, spilling to a temp file beside the target once it is large.
 
-    The target path is resolved inside the first file operation (a worker thread), so an image of
-    up to ``_FLUSH_BYTES`` costs one thread hop in all: resolve, write, link into place.
+    The target path is resolved inside the first file operation (a worker thread), so an image
+    announced as at most ``_SMALL_BODY`` costs one thread hop in all: resolve, write, link into
+    place. Larger or unannounced bodies spill every ``_FLUSH_BYTES``, bounding memory per download.
     """
 
     def __init__(self, destination: tuple[str, str] | None) -> None:
@@ -74,6 +76,7 @@ class _Sink:
         self.received = 0
         self.temp: str | None = None
         self.handle: BinaryIO | None = None
+        self.flush_at = _FLUSH_BYTES
 
     @property
     def to_disk(self) -> bool:
@@ -280,6 +283,8 @@ class Downloader:
         limit = self._limits.max_image_bytes
         if expected is not None and expected > limit:
             raise DownloadError(f"image of {expected} bytes exceeds the {limit} limit", url=url)
+        if expected is not None and expected <= _SMALL_BODY:
+            sink.flush_at = expected + 1
         try:
             async for chunk in chunks:
                 await self._take(chunk, sink, limit, url)
@@ -299,7 +304,7 @@ class Downloader:
         sink.received += len(chunk)
         if sink.received > limit:
             raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
-        if sink.to_disk and len(sink.buffer) >= _FLUSH_BYTES:
+        if sink.to_disk and len(sink.buffer) >= sink.flush_at:
             await _in_thread(sink.spill)
 
     def _request_for(self, url: str) -> HttpRequest:
