@@ -42,6 +42,7 @@ __all__ = [
     "decipher_job",
     "decipher_providers",
     "error_for_response",
+    "is_loopback_host",
     "origin_of",
     "redirect_for",
 ]
@@ -79,7 +80,8 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:
@@ -110,7 +112,11 @@ class ApiEndpoint:
             raise ConfigurationError("base_url must not contain credentials, a query or fragment")
         if not isinstance(api_key, str) or not api_key.strip() or any(c in api_key for c in "\r\n"):
             raise ConfigurationError("api_key must be a non-empty single-line string")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
+        if (
+            parts.scheme == "http"
+            and not is_loopback_host(parts.hostname)
+            and not allow_insecure_http
+        ):
             raise ConfigurationError(
                 f"refusing to send the API key over plain http to {parts.hostname}; "
                 "use https or pass allow_insecure_http=True"

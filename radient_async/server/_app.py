@@ -12,7 +12,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import math
 import secrets
@@ -24,6 +23,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from PIL import Image
+
+from radient_async._protocol import is_loopback_host
 
 from ._config import ServerConfig
 from ._render import Renderer, RenderKey
@@ -331,7 +332,7 @@ async def _load_source(request: web.Request, url: str) -> Image.Image:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequest("source_url must be an http(s) URL or a data: URI", field="source_url")
-    if not state.config.allow_remote_sources and not _is_loopback(parts.hostname):
+    if not state.config.allow_remote_sources and not is_loopback_host(parts.hostname):
         raise InvalidRequest(
             "source_url hosts other than loopback are not fetched by this server "
             "(start it with allow_remote_sources)",
@@ -351,15 +352,6 @@ async def _load_source(request: web.Request, url: str) -> Image.Image:
             "source_url image is too large", field="source_url", status=413, code="too_large"
         )
     return open_image(data, "source_url")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def handle_status(request: web.Request) -> web.Response:

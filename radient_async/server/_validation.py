@@ -11,20 +11,15 @@ from typing import Any
 import attrs
 from PIL import Image, UnidentifiedImageError
 
+from radient_async._models import IMAGE_SIZES, MAX_NUM_IMAGES, MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE
+
 __all__ = ["SIZES", "GenerateParams", "InvalidRequest", "decode_data_uri", "parse_generate"]
 
-SIZES = {
-    "square_hd": (1024, 1024),
-    "square": (512, 512),
-    "portrait_4_3": (768, 1024),
-    "portrait_16_9": (576, 1024),
-    "landscape_4_3": (1024, 768),
-    "landscape_16_9": (1024, 576),
-}
+# One source of truth for the limits: the SDK validates with the same numbers before sending.
+SIZES = IMAGE_SIZES
 DEFAULT_SIZE = "square_hd"
-MAX_IMAGES = 8
-MAX_PROMPT = 10_000
-MIN_SIDE, MAX_SIDE = 16, 4096
+MAX_IMAGES = MAX_NUM_IMAGES
+MAX_PROMPT = MAX_PROMPT_CHARS
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
 
 
