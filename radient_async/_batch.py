@@ -310,8 +310,6 @@ async def run_batch(
         run.scope.cancel()
         with anyio.CancelScope(shield=True):
             await run.stopped.wait()
-            if book is not None:
-                await book.close()
             sink.close()
 
 

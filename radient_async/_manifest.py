@@ -100,7 +100,6 @@ class Manifest:
         self._queued = 0
         self._written = 0
         self._lock = anyio.Lock()
-        self._closed = False
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Manifest:
@@ -190,7 +189,3 @@ class Manifest:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-
-    async def close(self) -> None:
-        """Nothing is buffered past ``record``; kept for symmetry with ``open``."""
-        self._closed = True

@@ -445,15 +445,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sweep_forever(app: web.Application) -> None:
+    """Drop expired jobs, and the source images no live job uses, every half TTL (≤ 30 s)."""
     state = app[STATE]
     period = max(0.05, min(30.0, state.config.job_ttl / 2))
     while True:
         await asyncio.sleep(period)
-        dead = state.sweep(time.monotonic())
+        state.sweep(time.monotonic())
         live = {job.source_digest for job in state.jobs.values()}
         for digest in [d for d in app[SOURCES] if d not in live]:
             del app[SOURCES][digest]
-        del dead
 
 
 def _base(state: ServerState) -> web.Application:

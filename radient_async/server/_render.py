@@ -141,10 +141,3 @@ class Renderer:
         while self._held > self._cache_bytes and len(self._cache) > 1:
             _, old = self._cache.popitem(last=False)
             self._held -= len(old)
-
-    def forget(self, request_id_keys: list[RenderKey]) -> None:
-        """Drop cached images of expired jobs."""
-        for key in request_id_keys:
-            data = self._cache.pop(key, None)
-            if data is not None:
-                self._held -= len(data)

@@ -129,7 +129,7 @@ class ServerState:
         return job
 
     def sweep(self, now: float) -> list[Job]:
-        """Drop expired jobs and idempotency keys; returns the dropped jobs."""
+        """Drop expired jobs and idempotency keys; returns the dropped jobs (for callers' logs)."""
         self._swept = now
         dead = [job for job in self.jobs.values() if now >= job.expires_at]
         for job in dead:
