@@ -215,6 +215,26 @@ class Session:
         """
         self._open_group()
         if isinstance(prompt, GenerationRequest):
+            given = [
+                name
+                for name, set_ in (
+                    ("num_images", num_images != 1),
+                    ("image_size", image_size is not None),
+                    ("sync_mode", sync_mode),
+                    ("provider", provider is not None),
+                    ("source", source is not None),
+                    ("strength", strength is not None),
+                    ("guidance_scale", guidance_scale is not None),
+                    ("num_inference_steps", num_inference_steps is not None),
+                    ("seed", seed is not None),
+                    ("extra", bool(extra)),
+                )
+                if set_
+            ]
+            if given:
+                raise ValidationError(
+                    given[0], "set it on the GenerationRequest, not beside it (the two would clash)"
+                )
             request = prompt
         else:
             source_url = None if source is None else await resolve_source(source)

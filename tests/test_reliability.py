@@ -346,6 +346,7 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
     ("data URI of text", {"source": "data:text/plain;base64,aGk="}, "source"),
     ("source of wrong type", {"source": 12345}, "source"),
     ("negative timeout", {"timeout": -1}, "timeout"),
+    ("request object plus fields", {"prompt": ra.GenerationRequest(prompt="p"), "seed": 3}, "seed"),
     ("zero timeout", {"timeout": 0}, "timeout"),
 ]
 
