@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
+import anyio.lowlevel
 import attrs
 from yarl import URL
 
@@ -91,10 +92,16 @@ class Transport:
         )
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and let their transports finish closing.
+
+        aiohttp closes transports asynchronously: each completes on a later loop iteration. Without
+        these checkpoints a loop that ends right after ``close()`` leaves sockets half-closed.
+        """
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+            for _ in range(3):
+                await anyio.lowlevel.checkpoint()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
