@@ -77,6 +77,7 @@ class _Sink:
         self.temp: str | None = None
         self.handle: BinaryIO | None = None
         self.flush_at = _FLUSH_BYTES
+        self.body: bytes | None = None  # a body read in one piece, kept without copying
 
     @property
     def to_disk(self) -> bool:
@@ -131,7 +132,7 @@ class Downloader:
     async def read(self, image: Image) -> bytes:
         """The image's bytes, in memory."""
         sink = await self._fetch(image, None)
-        return bytes(sink.buffer)
+        return sink.body if sink.body is not None else bytes(sink.buffer)
 
     async def save(self, image: Image, path: str | os.PathLike[str], *, overwrite: bool) -> str:
         """Download to ``path`` (a directory gets ``image.filename``); returns the final path.
@@ -273,7 +274,7 @@ class Downloader:
             _raise_for_download_status(response.status, response, url, self._retry)
         if response.status != 200:
             raise DownloadError(f"unexpected HTTP {response.status}", url=url)
-        sink.buffer += response.body
+        sink.body = response.body
         sink.received = len(response.body)
         return None
 

@@ -88,10 +88,13 @@ class AimdState:
         self.last_decrease = self.last_update = now
 
     def on_success(self, now: float) -> None:
-        """A request got through: raise the rate linearly in time, or stop pacing entirely."""
-        self._record_answer(now, False)
+        """A request got through: raise the rate linearly in time, or stop pacing entirely.
+
+        Successes are only tallied while pacing, the only time the 429 share is consulted.
+        """
         if self.rate is None:
             return
+        self._record_answer(now, False)
         elapsed = now - self.last_update
         if elapsed <= 0:
             return
