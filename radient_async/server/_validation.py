@@ -1,46 +1,47 @@
-"""Validation of generate requests: every bad input becomes a 4xx with a JSON error, never a 500."""
+"""Validation of generate bodies: every bad input becomes a 4xx ``ApiError``, never a 500.
+
+Pure and synchronous. Unknown fields are ignored (a tolerant reader), known fields are checked
+strictly: a wrong JSON type is a 400 (``code="type"``), a well-typed but unacceptable value a 422.
+``null`` for an optional field means "not given". The limits are the SDK's own constants, so the
+client and the server can never disagree about what is valid.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import math
 from typing import Any
 
 import attrs
-from PIL import Image, UnidentifiedImageError
 
-from radient_async._models import IMAGE_SIZES, MAX_NUM_IMAGES, MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE
+from radient_async._models import (
+    IMAGE_SIZES,
+    MAX_NUM_IMAGES,
+    MAX_PROMPT_CHARS,
+    MAX_SIDE,
+    MIN_SIDE,
+)
 
-__all__ = ["SIZES", "GenerateParams", "InvalidRequest", "decode_data_uri", "parse_generate"]
+from ._responses import ApiError
 
-# One source of truth for the limits: the SDK validates with the same numbers before sending.
-SIZES = IMAGE_SIZES
+__all__ = [
+    "DEFAULT_SIZE",
+    "DEFAULT_STRENGTH",
+    "GenerateParams",
+    "check_provider",
+    "fails_on_purpose",
+    "parse_generate",
+]
+
 DEFAULT_SIZE = "square_hd"
-MAX_IMAGES = MAX_NUM_IMAGES
-MAX_PROMPT = MAX_PROMPT_CHARS
-_IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
-
-
-class InvalidRequest(Exception):
-    """A client error: HTTP ``status`` with a message, a machine code and the culprit field."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        field: str | None = None,
-        status: int = 422,
-        code: str = "invalid_request",
-    ) -> None:
-        super().__init__(message)
-        self.message, self.field, self.status, self.code = message, field, status, code
+DEFAULT_STRENGTH = 0.5
+"""Used when a ``source_url`` comes without a ``strength`` (the guide: "may vary by provider")."""
+MAX_SEED = 2**63 - 1
+FAIL_MARKER = "[fail]"
 
 
 @attrs.frozen
 class GenerateParams:
-    """A validated generate request."""
+    """A validated generate request: only what the server acts on."""
 
     prompt: str
     num_images: int
@@ -53,14 +54,18 @@ class GenerateParams:
     strength: float | None
 
 
-def _int(body: dict[str, Any], name: str, low: int, high: int, default: int | None) -> int | None:
-    value = body.get(name, default)
+def _type_error(name: str, expected: str) -> ApiError:
+    return ApiError(f"{name} must be {expected}", field=name, status=400, code="type")
+
+
+def _int(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{name} must be an integer", field=name, status=400, code="type")
+        raise _type_error(name, "an integer")
     if not low <= value <= high:
-        raise InvalidRequest(f"{name} must be between {low} and {high}", field=name)
+        raise ApiError(f"{name} must be between {low} and {high}", field=name, code="out_of_range")
     return value
 
 
@@ -71,120 +76,139 @@ def _number(
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidRequest(f"{name} must be a number", field=name, status=400, code="type")
+        raise _type_error(name, "a number")
     number = float(value)
-    if math.isnan(number) or number > high or (number <= low if open_low else number < low):
-        raise InvalidRequest(
-            f"{name} must be within {'(' if open_low else '['}{low}, {high}]", field=name
+    too_low = number <= low if open_low else number < low
+    if math.isnan(number) or too_low or number > high:
+        bracket = "(" if open_low else "["
+        raise ApiError(
+            f"{name} must be within {bracket}{low:g}, {high:g}]", field=name, code="out_of_range"
         )
     return number
 
 
+def _prompt(body: dict[str, Any]) -> str:
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise ApiError("prompt is required", field="prompt", code="missing")
+    if not isinstance(prompt, str):
+        raise _type_error("prompt", "a string")
+    if not prompt.strip():
+        raise ApiError("prompt must not be empty", field="prompt", code="empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ApiError(
+            f"prompt must be at most {MAX_PROMPT_CHARS} characters",
+            field="prompt",
+            code="out_of_range",
+        )
+    return prompt
+
+
 def _size(value: Any) -> tuple[int, int]:
     if value is None:
-        return SIZES[DEFAULT_SIZE]
+        return IMAGE_SIZES[DEFAULT_SIZE]
     if isinstance(value, str):
-        if value not in SIZES:
-            raise InvalidRequest(
-                f"unknown image_size {value!r}; use one of {', '.join(SIZES)} or {{width, height}}",
+        size = IMAGE_SIZES.get(value)
+        if size is None:
+            raise ApiError(
+                f"unknown image_size {value!r}; use one of {', '.join(IMAGE_SIZES)} "
+                'or {"width": W, "height": H}',
                 field="image_size",
+                code="unknown_value",
             )
-        return SIZES[value]
-    if isinstance(value, dict):
-        width, height = value.get("width"), value.get("height")
-        for side in (width, height):
-            if isinstance(side, bool) or not isinstance(side, int):
-                raise InvalidRequest(
-                    "image_size width and height must be integers",
-                    field="image_size",
-                    status=400,
-                    code="type",
-                )
-            if not MIN_SIDE <= side <= MAX_SIDE:
-                raise InvalidRequest(
-                    f"image_size sides must be {MIN_SIDE}..{MAX_SIDE}", field="image_size"
-                )
-        return width, height  # type: ignore[return-value]
-    raise InvalidRequest(
-        "image_size must be a size name or {width, height}",
-        field="image_size",
-        status=400,
-        code="type",
-    )
+        return size
+    if not isinstance(value, dict):
+        raise _type_error("image_size", "a size name or an object with width and height")
+    sides = []
+    for side in ("width", "height"):
+        number = value.get(side)
+        if number is None:
+            raise ApiError(f"image_size.{side} is required", field="image_size", code="missing")
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ApiError(
+                f"image_size.{side} must be an integer", field="image_size", status=400, code="type"
+            )
+        if not MIN_SIDE <= number <= MAX_SIDE:
+            raise ApiError(
+                f"image_size.{side} must be between {MIN_SIDE} and {MAX_SIDE}",
+                field="image_size",
+                code="out_of_range",
+            )
+        sides.append(number)
+    return sides[0], sides[1]
+
+
+def _provider(body: dict[str, Any], providers: tuple[str, ...]) -> str:
+    provider = body.get("provider")
+    if provider is None:
+        return providers[0]
+    if not isinstance(provider, str):
+        raise _type_error("provider", "a string")
+    if provider not in providers:
+        raise ApiError(
+            f"unknown provider {provider!r}; available: {', '.join(providers)}",
+            field="provider",
+            code="unknown_value",
+        )
+    return provider
+
+
+def _source_url(body: dict[str, Any]) -> str | None:
+    url = body.get("source_url")
+    if url is None:
+        return None
+    if not isinstance(url, str):
+        raise _type_error("source_url", "a string")
+    scheme = url[:8].lower()
+    if not scheme.startswith(("data:", "http://", "https://")):
+        raise ApiError(
+            "source_url must be an http(s) URL or a data: URI", field="source_url", code="scheme"
+        )
+    return url
+
+
+def check_provider(value: str | None, providers: tuple[str, ...]) -> str | None:
+    """The ``provider`` query parameter of a status call, checked (``None`` when not given)."""
+    if value is not None and value not in providers:
+        raise ApiError(
+            f"unknown provider {value!r}; available: {', '.join(providers)}",
+            field="provider",
+            code="unknown_value",
+        )
+    return value
 
 
 def parse_generate(body: Any, providers: tuple[str, ...]) -> GenerateParams:
-    """Check a decoded JSON body against the documented fields; unknown fields are ignored."""
+    """Check a decoded JSON body against the documented fields (first provider: the default)."""
     if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object", status=400, code="type")
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str):
-        raise InvalidRequest(
-            "prompt is required and must be a string",
-            field="prompt",
-            status=400 if "prompt" in body else 422,
-        )
-    if not prompt.strip():
-        raise InvalidRequest("prompt must not be empty", field="prompt")
-    if len(prompt) > MAX_PROMPT:
-        raise InvalidRequest(f"prompt must be at most {MAX_PROMPT} characters", field="prompt")
-    num_images = _int(body, "num_images", 1, MAX_IMAGES, 1)
-    assert num_images is not None
+        raise ApiError("the body must be a JSON object", status=400, code="type")
+    prompt = _prompt(body)
+    num_images = _int(body, "num_images", 1, MAX_NUM_IMAGES)
     width, height = _size(body.get("image_size"))
-    sync_mode = body.get("sync_mode", False)
-    if not isinstance(sync_mode, bool):
-        raise InvalidRequest(
-            "sync_mode must be true or false", field="sync_mode", status=400, code="type"
-        )
-    provider = body.get("provider") or "default"
-    if not isinstance(provider, str):
-        raise InvalidRequest("provider must be a string", field="provider", status=400, code="type")
-    if provider not in providers:
-        raise InvalidRequest(
-            f"unknown provider {provider!r}; available: {', '.join(providers)}", field="provider"
-        )
-    seed = _int(body, "seed", 0, 2**63 - 1, None)
+    sync_mode = body.get("sync_mode")
+    if sync_mode is not None and not isinstance(sync_mode, bool):
+        raise _type_error("sync_mode", "true or false")
+    provider = _provider(body, providers)
+    seed = _int(body, "seed", 0, MAX_SEED)
     _number(body, "guidance_scale", 0.0, 50.0, open_low=True)
-    _int(body, "num_inference_steps", 1, 200, None)
+    _int(body, "num_inference_steps", 1, 200)
     strength = _number(body, "strength", 0.0, 1.0, open_low=False)
-    source_url = body.get("source_url")
-    if source_url is not None and (not isinstance(source_url, str) or not source_url):
-        raise InvalidRequest(
-            "source_url must be a non-empty string", field="source_url", status=400, code="type"
-        )
+    source_url = _source_url(body)
+    if source_url is not None and strength is None:
+        strength = DEFAULT_STRENGTH
     return GenerateParams(
-        prompt, num_images, width, height, sync_mode, provider, seed, source_url, strength
+        prompt=prompt,
+        num_images=num_images or 1,
+        width=width,
+        height=height,
+        sync_mode=bool(sync_mode),
+        provider=provider,
+        seed=seed,
+        source_url=source_url,
+        strength=strength if source_url is not None else None,
     )
 
 
-def decode_data_uri(value: str, max_bytes: int) -> Image.Image:
-    """The image in a base64 ``data:`` URI (PNG, JPEG, GIF or WebP), fully decoded and checked."""
-    header, comma, payload = value[5:].partition(",")
-    params = [p.strip().lower() for p in header.split(";")]
-    if not comma or "base64" not in params[1:]:
-        raise InvalidRequest("source_url data: URI must be base64", field="source_url")
-    if params[0] not in _IMAGE_TYPES:
-        raise InvalidRequest(
-            "source_url data: URI must be a PNG, JPEG, GIF or WebP image", field="source_url"
-        )
-    if len(payload) * 3 // 4 > max_bytes + 3:
-        raise InvalidRequest(
-            "source_url image is too large", field="source_url", status=413, code="too_large"
-        )
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("source_url has invalid base64", field="source_url") from None
-    return open_image(data, "source_url")
-
-
-def open_image(data: bytes, field: str) -> Image.Image:
-    """Decode image bytes with Pillow; anything that is not a supported image is a 422."""
-    try:
-        picture = Image.open(io.BytesIO(data))
-        if picture.format not in _IMAGE_TYPES.values():
-            raise InvalidRequest(f"{field} must be a PNG, JPEG, GIF or WebP image", field=field)
-        picture.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise InvalidRequest(f"{field} is not a readable image", field=field) from None
-    return picture
+def fails_on_purpose(prompt: str) -> bool:
+    """A prompt containing ``[fail]`` makes its job end FAILED (a demo without controls)."""
+    return FAIL_MARKER in prompt.lower()
