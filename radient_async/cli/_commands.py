@@ -1,0 +1,468 @@
+"""The click commands: generate, batch, status, download, providers, serve, and ``main``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import signal
+import sys
+import time
+import traceback
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio.to_thread
+import click
+
+from radient_async._models import IMAGE_SIZES, GenerationResult, ImageSize, JobUpdate
+
+from ._batch import BatchJob, Tally, load_items, make_display
+from ._gallery import write_gallery
+from ._run import (
+    EXIT_API,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OTHER,
+    EXIT_USAGE,
+    CliError,
+    Runner,
+    Settings,
+    connection_options,
+    describe,
+    emit,
+    note,
+    server_module,
+    settings_for,
+    stderr_console,
+)
+
+if TYPE_CHECKING:
+    from radient_async._session import Session
+    from radient_async.server import ServerConfig
+
+__all__ = ["cli", "main"]
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success
+  1    unexpected error (a local file could not be read or written; a bug)
+  2    usage or validation error
+  3    configuration or authentication error (no key, 401/403)
+  4    API or connection error
+  5    a job failed (batch: any item failed)
+  130  interrupted (Ctrl-C); a batch with --manifest resumes when rerun"""
+
+
+class SizeType(click.ParamType):  # type: ignore[type-arg]
+    """``--size``: a size name (``square``, ``landscape_16_9``, …) or ``WIDTHxHEIGHT``."""
+
+    name = "size"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | ImageSize:
+        if isinstance(value, ImageSize):
+            return value
+        text = str(value).strip().lower()
+        if text in IMAGE_SIZES:
+            return text
+        width, sep, height = text.partition("x")
+        if sep and width.isdigit() and height.isdigit():
+            try:
+                return ImageSize(int(width), int(height))
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        names = ", ".join(IMAGE_SIZES)
+        self.fail(f"{value!r} is neither a size name ({names}) nor WIDTHxHEIGHT", param, ctx)
+
+
+SIZE = SizeType()
+OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Directory to save the images in (created if needed).",
+)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@connection_options
+@click.version_option(package_name="radient-async", prog_name="radient")
+@click.pass_context
+def cli(ctx: click.Context, /, **options: Any) -> None:
+    """Generate images with Radient from the command line.
+
+    Client commands use RADIENT_BASE_URL and RADIENT_API_KEY (or --base-url and --api-key), or,
+    with --local, an embedded local server that needs no account:
+
+        radient generate --local "a lighthouse at dusk" -o images/
+    """
+    ctx.obj = Settings().merged(options)
+
+
+# -- generate -------------------------------------------------------------------------------------
+
+
+class _StatusLine:
+    """How ``generate``'s job is doing: a spinner on a terminal, else one stderr line a change."""
+
+    def __init__(self) -> None:
+        console = stderr_console()
+        self._status = console.status("") if console.is_terminal else None
+        if self._status is not None:
+            self._status.start()
+
+    def update(self, text: str) -> None:
+        if self._status is None:
+            note(text)
+            return
+        from rich.text import Text
+
+        self._status.update(Text(text))
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
+async def _generate(
+    session: Session, runner: Runner, prompt: str, output: str, fields: Mapping[str, Any]
+) -> tuple[GenerationResult, list[str]]:
+    """Submit, follow the job's status changes on stderr, then download into ``output``."""
+    status = _StatusLine()
+    try:
+        job = await session.submit(prompt, **fields)
+        rid = job.request_id
+        if not runner.settings.local:  # a local server's jobs end with the command
+            runner.interrupt_hint = f"job {rid} may still finish: radient download {rid} -o DIR"
+        status.update(f"submitted {rid}")
+        started = time.monotonic()
+        async for update in job.updates():
+            after = f" after {time.monotonic() - started:.1f}s" if update.status.is_terminal else ""
+            status.update(f"{rid}: {update.raw_status}{after}")
+        result = await job
+        status.update(f"{rid}: downloading {len(result.images)} image(s) into {output}")
+        paths = await result.download(output)
+        runner.interrupt_hint = ""
+        return result, paths
+    finally:
+        status.close()
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("prompt")
+@click.option("-n", "--num-images", type=int, default=1, show_default=True, help="1 to 8.")
+@click.option(
+    "--size", type=SIZE, help="A size name (square_hd, square, landscape_16_9, …) or WxH."
+)
+@click.option("--provider", help="Provider id (see `radient providers`).")
+@click.option("--seed", type=int, help="Seed, for reproducible images.")
+@click.option("--source", metavar="FILE|URL", help="Image-to-image: the source image.")
+@click.option("--strength", type=float, help="With --source: 0 follows the prompt, 1 keeps it.")
+@click.option("--sync", is_flag=True, help="Ask for the finished result in the same request.")
+@OUTPUT
+@connection_options
+def generate(
+    prompt: str,
+    num_images: int,
+    size: str | ImageSize | None,
+    provider: str | None,
+    seed: int | None,
+    source: str | None,
+    strength: float | None,
+    sync: bool,
+    output: str,
+    **options: Any,
+) -> None:
+    """Generate images for PROMPT; prints the saved paths.
+
+    Status changes go to stderr (a spinner on a terminal), the saved paths to stdout (with --json:
+    one JSON object with the request id, seed, paths and URLs).
+    """
+    runner = Runner(settings_for(options))
+    fields = {
+        "num_images": num_images,
+        "image_size": size,
+        "provider": provider,
+        "seed": seed,
+        "source": source,
+        "strength": strength,
+        "sync_mode": sync,
+    }
+    result, paths = runner.run(lambda session: _generate(session, runner, prompt, output, fields))
+    if runner.settings.as_json:
+        emit(json.dumps(_result_json(result, paths)))
+    else:
+        for path in paths:
+            emit(path)
+
+
+def _result_json(result: GenerationResult, paths: Sequence[str]) -> dict[str, Any]:
+    return {
+        "request_id": result.request_id,
+        "status": "COMPLETED",
+        "provider": result.provider,
+        "seed": result.seed,
+        "prompt": result.prompt,
+        "paths": list(paths),
+        "urls": [image.url for image in result.images],
+    }
+
+
+# -- batch ----------------------------------------------------------------------------------------
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@OUTPUT
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Items in flight at once  [default: the session's job limit, 1000]",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False),
+    help="Resumable manifest (JSONL): rerun the same command to continue where it stopped.",
+)
+@click.option("--gallery", type=click.Path(dir_okay=False), help="Write an HTML gallery here.")
+@click.option("--size", type=SIZE, help="Default size for items that set none.")
+@click.option("-n", "--num-images", type=int, help="Default number of images per item.")
+@click.option("--provider", help="Default provider for items that set none.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Live progress.")
+@connection_options
+def batch(
+    file: str,
+    output: str,
+    concurrency: int | None,
+    manifest: str | None,
+    gallery: str | None,
+    size: str | ImageSize | None,
+    num_images: int | None,
+    provider: str | None,
+    progress: bool,
+    **options: Any,
+) -> None:
+    """Generate images for every prompt in FILE.
+
+    FILE holds one prompt per line (blank lines and # comments are skipped), or one JSON request
+    object per line (a .jsonl name, or a first character "{"), such as
+    {"prompt": "a fox", "image_size": "square", "num_images": 2, "seed": 7}.
+    Every item is checked before the first is submitted. Saved paths go to stdout (with --json:
+    one JSON line per item), live progress and a summary to stderr.
+    """
+    runner = Runner(settings_for(options))
+    given = {"image_size": size, "num_images": num_images, "provider": provider}
+    defaults = {name: value for name, value in given.items() if value is not None}
+    items = runner.guard(lambda: load_items(file, defaults))
+    if manifest:
+        runner.guard(lambda: Path(manifest).resolve().parent.mkdir(parents=True, exist_ok=True))
+        runner.interrupt_hint = f"rerun the same command to continue ({manifest} keeps the place)"
+    tally = Tally(total=len(items))
+
+    async def work(session: Session) -> None:
+        display = make_display(progress, len(items))
+        job = BatchJob(
+            items, defaults, output, concurrency, manifest, runner.settings.as_json, display, tally
+        )
+        job.gallery = [] if gallery else None
+        try:
+            await job.run(session)
+        finally:
+            display.stop()
+        if gallery:
+            await anyio.to_thread.run_sync(write_gallery, gallery, job.gallery_entries())
+
+    runner.run(work)
+    if gallery:
+        note(f"gallery: {gallery}")
+    note(tally.summary(output))
+    if tally.failed:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+# -- status, download, providers ------------------------------------------------------------------
+
+
+async def _status(session: Session, request_id: str, provider: str | None) -> dict[str, Any]:
+    """The job's current state: its first observation, after which polling stops."""
+    job = session.job(request_id, provider)
+    updates = cast(AsyncGenerator[JobUpdate, None], job.updates())
+    async with contextlib.aclosing(updates):
+        async for update in updates:
+            job.cancel()
+            return {
+                "request_id": update.request_id,
+                "status": update.raw_status,
+                "provider": update.provider or job.provider,
+                "error": update.error,
+                "seed": update.seed,
+                "urls": [image.url for image in update.images],
+            }
+    await job  # no observation: raises why (unknown job, no access, unreachable)
+    raise CliError(f"no status for {request_id}", EXIT_API)  # pragma: no cover
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("request_id")
+@click.option("--provider", help="The provider the job was submitted to.")
+@connection_options
+def status(request_id: str, provider: str | None, **options: Any) -> None:
+    """Show the status of job REQUEST_ID (exit 0 whatever it is)."""
+    runner = Runner(settings_for(options))
+    info = runner.run(lambda session: _status(session, request_id, provider))
+    if runner.settings.as_json:
+        emit(json.dumps(info))
+        return
+    reason = f" ({info['error']})" if info["error"] else ""
+    emit(f"{info['request_id']}: {info['status']}{reason}")
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("request_id")
+@click.option("--provider", help="The provider the job was submitted to.")
+@OUTPUT
+@connection_options
+def download(request_id: str, provider: str | None, output: str, **options: Any) -> None:
+    """Wait for job REQUEST_ID to finish and save its images; prints the saved paths."""
+    runner = Runner(settings_for(options))
+
+    async def work(session: Session) -> list[str]:
+        result = await session.job(request_id, provider)
+        return await result.download(output)
+
+    paths = runner.run(work)
+    if runner.settings.as_json:
+        emit(json.dumps({"request_id": request_id, "paths": paths}))
+    else:
+        for path in paths:
+            emit(path)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@connection_options
+def providers(**options: Any) -> None:
+    """List the providers the API offers."""
+    runner = Runner(settings_for(options))
+
+    async def work(session: Session) -> tuple[str, ...]:
+        return await session.providers()
+
+    names = runner.run(work)
+    if runner.settings.as_json:
+        emit(json.dumps({"providers": list(names)}))
+    else:
+        for name in names:
+            emit(name)
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+async def _serve(config: ServerConfig, shown_key: str | None) -> None:
+    """Serve until Ctrl-C or SIGTERM, printing where (and with which key) to connect."""
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # Windows' loop has no signal handlers
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    server = server_module().LocalServer(config)
+    try:
+        await server.start()
+    except OSError as exc:
+        await server.stop()
+        where = f"{config.host}:{config.port}"
+        raise CliError(f"cannot serve on {where}: {exc.strerror or exc}", EXIT_CONFIG) from None
+    try:
+        emit(f"Radient local server at {server.base_url} (Ctrl-C stops it)")
+        if server.files_url:
+            emit(f"images served from {server.files_url}")
+        key = "" if shown_key is None else f" RADIENT_API_KEY={shown_key}"
+        emit(f"export RADIENT_BASE_URL={server.base_url}{key}")
+        if shown_key is None:
+            note("clients must send the key given with --api-key")
+        await stop.wait()
+    finally:
+        await server.stop()
+    note("stopped")  # after SIGTERM; after Ctrl-C the runner says it
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--api-key", "server_key", help="Require this key  [default: a generated one]")
+@click.option("--no-auth", is_flag=True, help="Accept any key.")
+@click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Mean job time (s).")
+@click.option("--jitter", type=click.FloatRange(min=0), default=0.0, help="± spread of job time.")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests/s.")
+@click.option(
+    "--fault-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of requests to break."
+)
+@click.option("--separate-image-origin", is_flag=True, help="Serve images from a second port.")
+@click.option("--poll-hint", is_flag=True, help="Send poll-after-ms while jobs run.")
+@click.option("--seed", type=int, help="Seed for latency and fault randomness.")
+@click.pass_obj
+def serve(settings: Settings, /, server_key: str | None, no_auth: bool, **fields: Any) -> None:
+    """Run the local Radient-compatible server in the foreground; Ctrl-C stops it (exit 0).
+
+    Prints the base URL and the key to use: a generated one unless --api-key or --no-auth.
+    Port 0 picks a free port.
+    """
+    runner = Runner(settings)
+    server_key = server_key or settings.api_key
+    key = None if no_auth else server_key or "local-" + secrets.token_urlsafe(16)
+    shown = "any" if key is None else None if server_key else key
+    config = runner.guard(lambda: _server_config(key, fields))
+    runner.run_async(lambda: _serve(config, shown), interrupted=EXIT_OK, interrupted_note="stopped")
+
+
+def _server_config(key: str | None, fields: Mapping[str, Any]) -> ServerConfig:
+    server = server_module()
+    try:
+        return cast(
+            "ServerConfig",
+            server.ServerConfig(
+                host=fields["host"],
+                port=fields["port"],
+                api_key=key,
+                latency=fields["latency"],
+                latency_jitter=fields["jitter"],
+                rate_limit=fields["rate_limit"],
+                faults=server.FaultConfig(rate=fields["fault_rate"]),
+                separate_image_origin=fields["separate_image_origin"],
+                poll_hint=fields["poll_hint"],
+                seed=fields["seed"],
+            ),
+        )
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``radient`` console script: run the command, return its exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = cli.main(args=args, prog_name="radient", standalone_mode=False)
+    except click.exceptions.Abort:  # Ctrl-C outside the event loop (while parsing, say)
+        note("interrupted")
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:  # a bug outside the guarded work: still one line
+        if "--debug" in args:
+            traceback.print_exc()
+        note(f"error: {describe(exc)}")
+        return EXIT_OTHER
+    return code if isinstance(code, int) else EXIT_OK
