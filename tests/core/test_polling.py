@@ -1,0 +1,223 @@
+"""The pure poll schedule: first look, growth with elapsed time, clamping, jitter, server hints."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from radient_async._polling import DurationEstimate, PollPolicy, poll_delay
+
+
+class FixedRandom(random.Random):
+    """A random source that always draws the same number in [0, 1)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+MIDDLE = FixedRandom(0.5)  # 2 * 0.5 - 1 == 0: no jitter
+POLICY = PollPolicy(first_delay=0.2, min_interval=0.5, max_interval=4.0, growth=0.25, jitter=0.1)
+
+
+def test_defaults() -> None:
+    policy = PollPolicy()
+    assert (
+        policy.first_delay,
+        policy.min_interval,
+        policy.max_interval,
+        policy.growth,
+        policy.jitter,
+        policy.timeout,
+        policy.max_unknown,
+    ) == (0.1, 0.1, 5.0, 0.25, 0.1, 600.0, 10)
+
+
+@pytest.mark.parametrize("elapsed", [0.0, -1.0])
+def test_first_look_uses_first_delay(elapsed: float) -> None:
+    assert poll_delay(POLICY, elapsed, rng=MIDDLE) == pytest.approx(0.2)
+
+
+def test_an_explicit_first_delay_wins_over_the_schedule() -> None:
+    assert poll_delay(POLICY, 0.0, first=1.5, rng=MIDDLE) == pytest.approx(1.5)
+    assert poll_delay(POLICY, 30.0, first=1.5, rng=MIDDLE) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "base"),
+    [
+        (0.01, 0.5),  # clamped up to min_interval
+        (1.0, 0.5),
+        (2.0, 0.5),
+        (3.0, 0.75),
+        (8.0, 2.0),
+        (16.0, 4.0),
+        (17.0, 4.0),  # clamped down to max_interval
+        (10_000.0, 4.0),
+        (math.inf, 4.0),
+    ],
+)
+def test_interval_grows_with_elapsed_time_within_bounds(elapsed: float, base: float) -> None:
+    assert poll_delay(POLICY, elapsed, rng=MIDDLE) == pytest.approx(base)
+
+
+def test_intervals_never_shrink_as_time_passes() -> None:
+    delays = [poll_delay(POLICY, t / 4, rng=MIDDLE) for t in range(1, 100)]
+    assert delays == sorted(delays)
+
+
+@pytest.mark.parametrize(
+    ("draw", "factor"), [(0.0, 0.9), (0.25, 0.95), (0.5, 1.0), (0.75, 1.05), (0.999999, 1.1)]
+)
+@pytest.mark.parametrize("elapsed", [0.0, 1.0, 8.0, 100.0])
+def test_jitter_spreads_by_plus_or_minus_jitter(draw: float, factor: float, elapsed: float) -> None:
+    base = poll_delay(POLICY, elapsed, rng=MIDDLE)
+    assert poll_delay(POLICY, elapsed, rng=FixedRandom(draw)) == pytest.approx(
+        base * factor, rel=1e-5
+    )
+
+
+def test_jitter_actually_spreads_real_draws() -> None:
+    rng = random.Random(7)
+    delays = [poll_delay(POLICY, 8.0, rng=rng) for _ in range(500)]
+    assert all(1.8 <= delay <= 2.2 for delay in delays)
+    assert max(delays) - min(delays) > 0.3
+    assert len(set(delays)) > 450
+
+
+def test_zero_jitter_is_exact_with_any_rng() -> None:
+    policy = PollPolicy(jitter=0.0, min_interval=0.5, max_interval=4.0)
+    assert {poll_delay(policy, 8.0, rng=random.Random(seed)) for seed in range(20)} == {2.0}
+    assert poll_delay(policy, 8.0) == 2.0  # the module's own random source
+
+
+@pytest.mark.parametrize(
+    ("hint", "delay"),
+    [
+        (1.0, 1.0),
+        (0.25, 0.25),  # exactly min_interval / 2
+        (0.3, 0.3),
+        (0.1, 0.25),  # a flood-inducing hint is raised to min_interval / 2
+        (0.0, 0.25),
+        (-5.0, 0.25),
+        (4.0, 4.0),
+        (60.0, 4.0),  # a stalling hint is capped at max_interval
+        (math.inf, 4.0),
+    ],
+)
+def test_server_hint_wins_but_is_clamped(hint: float, delay: float) -> None:
+    for elapsed in (0.0, 3.0, 500.0):
+        assert poll_delay(POLICY, elapsed, hint=hint, rng=FixedRandom(0.999)) == delay
+        assert poll_delay(POLICY, elapsed, hint=hint, first=3.0) == delay
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"first_delay": 0}, "first_delay"),
+        ({"first_delay": -1}, "first_delay"),
+        ({"first_delay": math.nan}, "first_delay"),
+        ({"first_delay": "1"}, "first_delay"),
+        ({"min_interval": 0}, "min_interval"),
+        ({"max_interval": 0}, "max_interval"),
+        ({"max_interval": True}, "max_interval"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": None}, "timeout"),
+        ({"growth": 1.0}, "growth"),
+        ({"growth": -0.1}, "growth"),
+        ({"growth": math.nan}, "growth"),
+        ({"jitter": 1.0}, "jitter"),
+        ({"jitter": -0.01}, "jitter"),
+        ({"min_interval": 5, "max_interval": 1}, "min_interval must not exceed max_interval"),
+        ({"max_unknown": 0}, "max_unknown"),
+        ({"max_unknown": -3}, "max_unknown"),
+        ({"max_unknown": 2.5}, "max_unknown"),
+    ],
+)
+def test_policy_validation(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        PollPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"growth": 0.0, "jitter": 0.0},
+        {"growth": 0.999, "jitter": 0.999},
+        {"min_interval": 2.0, "max_interval": 2.0},
+        {"timeout": math.inf},
+        {"max_unknown": 1},
+    ],
+)
+def test_edge_values_are_accepted(kwargs: dict[str, Any]) -> None:
+    assert PollPolicy(**kwargs)
+
+
+def test_policy_is_frozen_and_keyword_only() -> None:
+    with pytest.raises(AttributeError):
+        POLICY.timeout = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        PollPolicy(0.1)  # type: ignore[misc]
+
+
+# -- the learned duration ------------------------------------------------------------------------
+
+
+def test_duration_estimate_is_a_moving_average() -> None:
+    estimate = DurationEstimate(smoothing=0.25)
+    estimate.observe(4.0)
+    assert estimate.typical == 4.0  # the first observation is taken as is
+    estimate.observe(8.0)
+    assert estimate.typical == pytest.approx(5.0)
+    estimate.observe(0.0)  # nonsense durations are ignored
+    estimate.observe(-3.0)
+    assert estimate.typical == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize(
+    ("typical", "first"),
+    [(None, 0.2), (0.1, 0.2), (1.0, 0.6), (5.0, 3.0), (100.0, 4.0)],
+)
+def test_first_look_is_part_of_the_typical_duration(typical: float | None, first: float) -> None:
+    estimate = DurationEstimate(typical=typical)
+    assert estimate.first_delay(POLICY) == pytest.approx(first)
+
+
+# -- property ------------------------------------------------------------------------------------
+
+policies = st.builds(
+    PollPolicy,
+    first_delay=st.floats(0.001, 10),
+    min_interval=st.floats(0.001, 1),
+    max_interval=st.floats(1, 60),
+    growth=st.floats(0, 0.99),
+    jitter=st.floats(0, 0.99),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    policy=policies,
+    elapsed=st.floats(0, 1e6),
+    hint=st.none() | st.floats(-1e6, 1e6),
+    draw=st.floats(0, 0.999999),
+)
+def test_delays_stay_within_the_jittered_bounds(
+    policy: PollPolicy, elapsed: float, hint: float | None, draw: float
+) -> None:
+    delay = poll_delay(policy, elapsed, hint=hint, rng=FixedRandom(draw))
+    if hint is not None:
+        assert policy.min_interval / 2 <= delay <= policy.max_interval
+        return
+    low = policy.first_delay if elapsed <= 0 else policy.min_interval
+    high = policy.first_delay if elapsed <= 0 else policy.max_interval
+    assert low * (1 - policy.jitter) - 1e-9 <= delay <= high * (1 + policy.jitter) + 1e-9
