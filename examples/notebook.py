@@ -1,39 +1,70 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # radient_async in a notebook
 #
 # Jupyter already runs an event loop, so `await` and `async with` work at the top level of a cell
-# with the plain API — no `nest_asyncio`. Open the session with `async with` inside the cell that
-# uses it (a session's background work belongs to the cell's task). This notebook runs against the
-# embedded local server; with a real key, drop the server and use `radient_async.Session()`.
+# with the plain API: no `nest_asyncio`, no `asyncio.run`. Open a session with `async with` in the
+# cell that uses it; its background pollers belong to that cell and are stopped when it ends.
+#
+# This notebook runs against the embedded local server, so it needs no account. With a real key,
+# skip the server cell and write `radient_async.Session()` (it reads `RADIENT_API_KEY`).
+# Open it with `jupytext --to ipynb examples/notebook.py`, or run it as it is in VS Code.
 
 # %%
 import radient_async
 from radient_async.server import LocalServer, ServerConfig
 
-server = LocalServer(ServerConfig(api_key="notebook-key", latency=0.2))
+server = LocalServer(ServerConfig(api_key="notebook-key", latency=0.3))
 await server.start()
+server.base_url
 
 # %% [markdown]
-# One generation; the result renders as its images.
+# One generation. A result renders as its images (`_repr_html_`), captioned with the prompt.
 
 # %%
 async with radient_async.Session("notebook-key", server.base_url) as session:
-    result = await session.generate("a lighthouse at dusk", num_images=2, image_size="square")
+    result = await session.generate("a lighthouse at dusk", num_images=2, image_size=(256, 256))
 result
 
 # %% [markdown]
-# A batch with a progress bar (`tqdm.auto` shows a widget in Jupyter), then a grid of everything.
+# Watch a job's status changes as they happen, then save its images to disk.
 
 # %%
-prompts = [f"a red fox in the snow, study {i}" for i in range(12)]
 async with radient_async.Session("notebook-key", server.base_url) as session:
-    outcomes = [o async for o in session.map(prompts, progress="tqdm", image_size="square")]
-results = [o.result for o in outcomes if o.result is not None]
+    job = await session.submit("a red fox in the snow", image_size="square")
+    async for update in job.updates():
+        print(f"{job.request_id}: {update.status.value}")
+    paths = await (await job).download("notebook-images/")
+paths
+
+# %% [markdown]
+# A batch with a progress bar (`tqdm.auto` shows a widget in Jupyter, text elsewhere).
+
+# %%
+prompts = [f"a mountain lake, study {i}" for i in range(12)]
+async with radient_async.Session("notebook-key", server.base_url) as session:
+    outcomes = [
+        outcome async for outcome in session.map(prompts, progress="tqdm", image_size=(128, 128))
+    ]
+results = [outcome.result for outcome in outcomes if outcome.result is not None]
+len(results)
+
+# %% [markdown]
+# Everything at once: `gallery_html` lays results out as a grid of captioned thumbnails.
 
 # %%
 from IPython.display import HTML
 
-HTML(radient_async.gallery_html(results, title=f"{len(results)} foxes"))
+HTML(radient_async.gallery_html(results, title=f"{len(results)} lakes"))
 
 # %%
 await server.stop()

@@ -1,6 +1,7 @@
 """The README quickstart, runnable: ``python examples/quickstart.py --local`` needs no account.
 
-Without ``--local`` it uses RADIENT_API_KEY and RADIENT_BASE_URL.
+Without ``--local`` it uses RADIENT_API_KEY and RADIENT_BASE_URL, exactly as the README does; with
+it, an embedded local server stands in for the API.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import radient_async
 
 @contextlib.asynccontextmanager
 async def open_session(local: bool) -> AsyncIterator[radient_async.Session]:
+    """A session against the real API, or against a local server started for the occasion."""
     if not local:
+        # Key and base URL from arguments or RADIENT_API_KEY / RADIENT_BASE_URL.
         async with radient_async.Session() as session:
             yield session
         return
@@ -34,15 +37,14 @@ async def main(local: bool, output: str) -> list[str]:
             "a lighthouse at dusk", num_images=2, image_size="landscape_16_9"
         )
         result = await job  # polled concurrently in the background
-        paths = await result.download(output)
-    for path in paths:
-        print(path)
+        paths = await result.download(output)  # streamed, atomic, safely named
+        print(paths)
     return paths
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local", action="store_true", help="use an embedded local server")
-    parser.add_argument("-o", "--output", default="out")
+    parser.add_argument("-o", "--output", default="out/", help="where to save the images")
     args = parser.parse_args()
     asyncio.run(main(args.local, args.output))
