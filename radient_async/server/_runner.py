@@ -100,6 +100,12 @@ class LocalServer:
     async def stop(self) -> None:
         """Stop serving and release everything; safe to call twice or after a failed start."""
         runners, self._runners = self._runners, []
+        if runners:
+            # A connection accepted just now becomes a transport on a later loop iteration; if
+            # the listener closes first, CPython 3.11 (``Server._attach``) fails that half-made
+            # transport and leaks its socket (a ``ResourceWarning`` in whatever runs next).
+            for _ in range(3):
+                await asyncio.sleep(0)
         for runner in reversed(runners):
             await runner.cleanup()
         if runners:
