@@ -5,19 +5,25 @@ Retry and poll policies live beside the rules that use them (``_retry``, ``_poll
 
 from __future__ import annotations
 
+import math
+
 import attrs
+
+from ._errors import ConfigurationError
 
 __all__ = ["Limits", "Timeouts"]
 
 
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+        raise ConfigurationError(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
+        raise ConfigurationError(
+            f"{attribute.name} must be a positive, finite number of seconds, got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -13,17 +13,19 @@ import random
 
 import attrs
 
+from ._errors import ConfigurationError
+
 __all__ = ["DurationEstimate", "PollPolicy", "poll_delay"]
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+        raise ConfigurationError(f"{attribute.name} must be a positive number, got {value!r}")
 
 
 def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
-        raise ValueError(f"{attribute.name} must be in [0, 1), got {value!r}")
+        raise ConfigurationError(f"{attribute.name} must be in [0, 1), got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -40,9 +42,13 @@ class PollPolicy:
 
     def __attrs_post_init__(self) -> None:
         if self.min_interval > self.max_interval:
-            raise ValueError("min_interval must not exceed max_interval")
-        if not isinstance(self.max_unknown, int) or self.max_unknown < 1:
-            raise ValueError("max_unknown must be a positive integer")
+            raise ConfigurationError("min_interval must not exceed max_interval")
+        if (
+            not isinstance(self.max_unknown, int)
+            or isinstance(self.max_unknown, bool)
+            or self.max_unknown < 1
+        ):
+            raise ConfigurationError("max_unknown must be a positive integer")
 
 
 @attrs.define

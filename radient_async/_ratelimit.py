@@ -1,11 +1,13 @@
 """Adaptive client-side rate limiting (AIMD), shared by every request a session sends.
 
 Unlimited until the API answers 429. Every 429 holds back all new requests until the server's
-``Retry-After`` has passed. The first 429 also slows the whole session: the allowed rate drops to
-a fraction of what was actually being sent (multiplicative decrease), then climbs back linearly
-while requests succeed (additive increase; faster once no 429 has come for ``quiet_after``
-seconds) until it is far above demand and pacing switches off.
-Once pacing, the rate is cut again only when 429s are more than a stray few (``trigger``: 5% of
+``Retry-After`` has passed (never longer than ``max_block``: a longer wait fails only the call that
+got it). The first 429 also slows the whole session: the allowed rate drops to a fraction of the
+rate the session was actually allowed (or, while unpaced, of what it was sending, never below
+``floor``), then climbs back linearly while requests succeed (additive increase; faster once no 429
+has come for ``quiet_after`` seconds) until it is far above demand and pacing switches off.
+Once pacing, the rate is cut again only when 429s are more than a stray few (at least
+``min_throttles`` of them, and ``trigger``: 10% of
 the last second's answers), so scattered 429s (a flaky proxy, a fault injector) cannot compound
 into a collapse of throughput. The state machine is pure (time is passed in); ``RateGate`` is the
 async wrapper the session awaits.
@@ -14,9 +16,11 @@ async wrapper the session awaits.
 from __future__ import annotations
 
 import collections
-import time
 
+import anyio
 import attrs
+
+from ._clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["AimdState", "RateGate"]
 
@@ -28,8 +32,11 @@ class AimdState:
     decrease: float = 0.7
     recovery_per_second: float = 0.08
     min_rate: float = 1.0
+    floor: float = 10.0
+    max_block: float = 60.0
     cooldown: float = 1.0
-    trigger: float = 0.05
+    trigger: float = 0.10
+    min_throttles: int = 3
     rate: float | None = None
     ceiling: float = 0.0
     blocked_until: float = 0.0
@@ -42,14 +49,23 @@ class AimdState:
     last_throttle: float = float("-inf")
     quiet_after: float = 2.0
 
-    def reserve(self, now: float) -> float:
-        """Claim the next send slot; returns how long to wait before sending."""
+    def reserve(self, now: float, latest: float = float("inf")) -> float | None:
+        """Claim a send slot if one is free now (0.0); else how long to wait before asking again.
+
+        Nothing is claimed ahead of time, so queued callers see a recovering rate at once and a
+        caller that gives up holds no one back; None when the next slot comes after ``latest``.
+        """
         start = max(now, self.blocked_until)
         if self.rate is not None:
             start = max(start, self.next_send)
-            self.next_send = start + 1.0 / self.rate
-        self._record_send(start)
-        return start - now
+        if start > latest:
+            return None
+        if start > now:
+            return start - now
+        if self.rate is not None:
+            self.next_send = now + 1.0 / self.rate
+        self._record_send(now)
+        return 0.0
 
     def _record_send(self, at: float) -> None:
         sends = self.sends
@@ -77,12 +93,16 @@ class AimdState:
         self._record_answer(now, True)
         self.last_throttle = now
         wait = retry_after if retry_after is not None else 1.0
-        self.blocked_until = max(self.blocked_until, now + wait)
+        self.blocked_until = max(self.blocked_until, now + min(wait, self.max_block))
         if now - self.last_decrease < self.cooldown:
             return
-        if self.rate is not None and self.throttled_fraction() < self.trigger:
-            return
-        current = min(self.rate or float("inf"), max(self.observed_rate(), self.min_rate))
+        if self.rate is not None and (
+            self.throttled_recently < self.min_throttles or self.throttled_fraction() < self.trigger
+        ):
+            return  # a stray 429 or two (a flaky proxy, a fault injector): no evidence of a limit
+        # Relative to what the session was allowed; while unpaced, to what it was sending, with a
+        # floor, so one 429 on a quiet session cannot pin it to a request a second.
+        current = self.rate if self.rate is not None else max(self.observed_rate(), self.floor)
         self.rate = max(self.min_rate, current * self.decrease)
         self.ceiling = current
         self.last_decrease = self.last_update = now
@@ -108,19 +128,47 @@ class AimdState:
 
 
 class RateGate:
-    """The session-wide gate every API request passes: free while unlimited."""
+    """The session-wide gate every API request passes: free while unlimited, FIFO while pacing.
 
-    def __init__(self, state: AimdState | None = None) -> None:
+    While pacing, callers queue in arrival order and only the head of the queue sleeps on the
+    clock, for one slot at a time: a recovering rate speeds the queue up at once, nobody starves,
+    and nothing is claimed ahead for a caller that may give up.
+    """
+
+    def __init__(self, state: AimdState | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.state = state or AimdState()
+        self._clock = clock
+        self._queue: collections.deque[anyio.Event] = collections.deque()
 
-    def reserve(self) -> float:
-        """Claim this request's send slot; returns the seconds to wait before sending."""
-        return self.state.reserve(time.monotonic())
+    def reserve(self, latest: float = float("inf")) -> float | None:
+        """0.0 once this may go; else seconds to wait and ask again; None: past ``latest``."""
+        return self.state.reserve(self._clock.now(), latest)
+
+    async def wait_turn(self, latest: float = float("inf")) -> bool:
+        """Wait for this request's send slot, in FIFO order; False if none comes by ``latest``."""
+        if not self._queue and self.reserve(latest) == 0.0:
+            return True  # the common case: unpaced, or a slot free right now
+        turn = anyio.Event()
+        self._queue.append(turn)
+        try:
+            if self._queue[0] is not turn:
+                with anyio.move_on_after(max(0.0, latest - self._clock.now())):
+                    await turn.wait()
+                if not turn.is_set():
+                    return False
+            while (delay := self.reserve(latest)) is not None and delay > 0:
+                await self._clock.sleep(delay)
+            return delay is not None
+        finally:
+            head = self._queue[0] is turn
+            self._queue.remove(turn)
+            if head and self._queue:
+                self._queue[0].set()
 
     def throttled(self, retry_after: float | None) -> None:
         """Report a 429 so every later request slows down."""
-        self.state.on_throttled(time.monotonic(), retry_after)
+        self.state.on_throttled(self._clock.now(), retry_after)
 
     def succeeded(self) -> None:
         """Report a successful request so the rate may recover."""
-        self.state.on_success(time.monotonic())
+        self.state.on_success(self._clock.now())

@@ -1,9 +1,12 @@
-"""Pure retry policy: what is worth retrying, how long to wait, and how to read ``Retry-After``.
+"""Pure retry rules: what is worth retrying, how long to wait, and a session-wide retry budget.
 
 The policy follows openai-python's (408/409/425/429/5xx and connection errors, with exponential
 backoff and jitter, honouring ``retry-after-ms`` and ``Retry-After`` in seconds or as an HTTP date)
-and adds one thing: a server's requested wait beyond ``max_retry_after`` fails fast instead of
-stalling the caller.
+but is bounded by *time*: a call retries until its deadline (``max_retries`` is only a generous
+safety valve), and a server's requested wait beyond ``max_retry_after`` fails that one call fast.
+``RetryBudget`` brakes storms in the spirit of gRPC retry throttling and AWS's retry quota: when
+most requests fail, retries queue for tokens instead of multiplying traffic. Time and randomness
+are passed in; nothing here sleeps.
 """
 
 from __future__ import annotations
@@ -16,25 +19,35 @@ from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "backoff_delay", "parse_retry_after"]
+from ._errors import ConfigurationError
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "RetryBudget",
+    "RetryPolicy",
+    "backoff_delay",
+    "parse_retry_after",
+    "retry_delay",
+]
 
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-        raise ValueError(f"{attribute.name} must be a non-negative number, got {value!r}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+        raise ConfigurationError(f"{attribute.name} must be a non-negative number, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """How API calls are retried. ``max_retries=0`` turns retries off.
+    """How requests are retried: until the call's deadline, with ``max_retries`` as a safety valve.
 
     A wait is ``min(max_backoff, initial_backoff * 2**(attempt-1))`` scaled by a random factor in
-    ``[1 - jitter, 1]``, unless the server asked for a specific wait (``Retry-After``).
+    ``[1 - jitter, 1]``, unless the server asked for a specific wait (``Retry-After``); a wait
+    longer than ``max_retry_after`` ends the call at once. ``max_retries=0`` turns retries off.
     """
 
-    max_retries: int = attrs.field(default=3)
+    max_retries: int = attrs.field(default=50)
     initial_backoff: float = attrs.field(default=0.25, validator=_non_negative)
     max_backoff: float = attrs.field(default=8.0, validator=_non_negative)
     jitter: float = attrs.field(default=0.25, validator=_non_negative)
@@ -43,7 +56,7 @@ class RetryPolicy:
     @max_retries.validator
     def _check_max_retries(self, _: object, value: int) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"max_retries must be a non-negative integer, got {value!r}")
+            raise ConfigurationError(f"max_retries must be a non-negative integer, got {value!r}")
 
     def should_retry_status(self, status: int) -> bool:
         """True for statuses that a later identical request may well get past."""
@@ -56,6 +69,53 @@ def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None =
     jitter = min(1.0, policy.jitter)
     factor = 1.0 - jitter * (rng or random).random()
     return base * factor
+
+
+def retry_delay(
+    policy: RetryPolicy, attempt: int, retry_after: float | None, rng: random.Random
+) -> float | None:
+    """The wait before retry ``attempt``: the server's ``Retry-After`` or backoff; None to give up.
+
+    None when the attempt cap is spent or the server asked for more than ``max_retry_after``.
+    """
+    if attempt > policy.max_retries:
+        return None
+    if retry_after is not None:
+        return retry_after if retry_after <= policy.max_retry_after else None
+    return backoff_delay(policy, attempt, rng)
+
+
+@attrs.define
+class RetryBudget:
+    """A session-wide token bucket every retry draws from; the first attempt of a call never does.
+
+    A retry takes a token; tokens come back at ``refill`` per second and one per success, up to
+    ``capacity``. While tokens are left a retry goes after its own backoff; once they run out it
+    waits its turn for the next token, so an outage costs about ``capacity + refill x duration``
+    retries in all, however many calls are failing. Healthy traffic refills it as fast as it fails.
+    """
+
+    capacity: float = 100.0
+    refill: float = 10.0
+    tokens: float = 100.0
+    updated: float | None = None
+
+    def _top_up(self, now: float) -> None:
+        if self.updated is not None and now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.refill)
+        self.updated = now if self.updated is None else max(self.updated, now)
+
+    def reserve(self, now: float) -> float:
+        """Claim a token for one retry; returns how long to wait for it (0 while tokens last)."""
+        self._top_up(now)
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.refill
+
+    def succeeded(self, now: float) -> None:
+        """A request succeeded: one token back (the budget refills as fast as traffic heals)."""
+        if self.tokens < self.capacity:
+            self._top_up(now)
+            self.tokens = min(self.capacity, self.tokens + 1.0)
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -39,7 +39,7 @@ def test_defaults() -> None:
         policy.max_backoff,
         policy.jitter,
         policy.max_retry_after,
-    ) == (3, 0.25, 8.0, 0.25, 60.0)
+    ) == (50, 0.25, 8.0, 0.25, 60.0)  # the attempt cap is a safety valve: deadlines rule
 
 
 @pytest.mark.parametrize(
