@@ -10,6 +10,7 @@ and download before ``map`` finishes closing, and removes their temporary files.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import (
     AsyncGenerator,
@@ -21,25 +22,36 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.to_thread
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import RadientError, SessionClosedError, ValidationError
+from ._config import Limits
+from ._errors import JobFailed, NotFoundError, RadientError, SessionClosedError, ValidationError
 from ._manifest import Manifest, ManifestEntry, ManifestMismatchError, request_fingerprint
 from ._models import GenerationRequest, GenerationResult
 from ._progress import ProgressSink, ProgressSpec, make_progress
 
 if TYPE_CHECKING:
     from ._jobs import JobHandle
-    from ._session import Session
 
-__all__ = ["BatchItem", "BatchOutcome", "run_batch"]
+__all__ = ["BatchItem", "BatchOutcome", "Submitter", "run_batch"]
 
 BatchItem = str | GenerationRequest | Mapping[str, Any]
+_log = logging.getLogger("radient_async")
+
+
+class Submitter(Protocol):
+    """What a batch needs of a session: submit a request, re-attach to a job."""
+
+    async def submit(
+        self, request: GenerationRequest, *, idempotency_key: str | None = None
+    ) -> JobHandle: ...
+
+    def attach(self, request_id: str, provider: str | None) -> JobHandle: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -53,6 +65,7 @@ class BatchOutcome:
     paths: tuple[str, ...] = ()
     error: RadientError | None = None
     resumed: bool = False
+    resubmitted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -108,7 +121,7 @@ async def _enumerate(
 class _Run:
     """One batch in progress: its workers live under ``scope`` in the session's task group."""
 
-    session: Session
+    jobs: Submitter
     items: Iterable[BatchItem] | AsyncIterable[BatchItem]
     defaults: Mapping[str, Any]
     download_to: str | None
@@ -167,72 +180,126 @@ class _Run:
             slots.release()
 
     async def outcome_of(self, index: int, item: BatchItem) -> BatchOutcome:
-        request_id: str | None = None
-        fingerprint = ""
+        """The item's outcome; whatever goes wrong in it is the item's, never the batch's."""
+        state = _Item(index, item)
         try:
-            request = to_request(item, self.defaults)
-            fingerprint = request_fingerprint(request)
-            entry = self.manifest.lookup(index, fingerprint) if self.manifest else None
+            return await self._run(state)
         except ManifestMismatchError:
             raise
-        except RadientError as exc:
-            self.progress.failed()
-            return BatchOutcome(index=index, item=item, error=exc)
+        except Exception as exc:
+            error = exc if isinstance(exc, RadientError) else _item_error(exc)
+        self.progress.failed()
+        await self._record_failure(state, error)
+        return BatchOutcome(
+            index=index,
+            item=item,
+            request_id=state.request_id,
+            error=error,
+            resubmitted=state.resubmitted,
+        )
+
+    async def _run(self, state: _Item) -> BatchOutcome:
+        request = to_request(state.item, self.defaults)
+        state.fingerprint = request_fingerprint(request)
+        entry = self.manifest.lookup(state.index, state.fingerprint) if self.manifest else None
+        if entry is not None and entry.finished:
+            return self._resumed(state.index, state.item, entry)
+        result, handle = await self._generate(state, request, entry)
+        paths: tuple[str, ...] = ()
+        if self.download_to is not None:
+            # A re-attached job may have saved its files before the interruption; they are
+            # named by its request id, so replacing them rewrites the same image.
+            replace = self.overwrite or entry is not None
+            paths = tuple(await result.download(self.download_to, overwrite=replace))
+            nbytes = await anyio.to_thread.run_sync(_sizes, paths)
+            self.progress.downloaded(len(paths), nbytes)
+        if self.manifest:
+            await self.manifest.record(
+                ManifestEntry(
+                    state.index,
+                    state.fingerprint,
+                    state.request_id,
+                    handle.provider,
+                    "completed",
+                    paths,
+                )
+            )
+        self.progress.completed()
+        return BatchOutcome(
+            index=state.index,
+            item=state.item,
+            request_id=state.request_id,
+            result=result,
+            paths=paths,
+            resubmitted=state.resubmitted,
+        )
+
+    async def _generate(
+        self, state: _Item, request: GenerationRequest, entry: ManifestEntry | None
+    ) -> tuple[GenerationResult, JobHandle]:
+        """The job's result: re-attached when the manifest knows it, resubmitted if it is lost."""
+        handle = await self._start(state, request, entry)
         try:
-            if entry is not None and entry.finished:
-                return self._resumed(index, item, entry)
-            handle = await self._start(index, request, fingerprint, entry)
-            request_id = handle.request_id
-            self.progress.submitted()
-            try:
-                result = await handle
-            except BaseException:  # the batch was cancelled: its job's poller must stop too
-                handle.cancel()
+            return await handle, handle
+        except NotFoundError:
+            if entry is None or not entry.request_id:
                 raise
-            paths: tuple[str, ...] = ()
-            if self.download_to is not None:
-                # A re-attached job may have saved its files before the interruption; they are
-                # named by its request id, so replacing them rewrites the same image.
-                replace = self.overwrite or entry is not None
-                paths = tuple(await result.download(self.download_to, overwrite=replace))
-                nbytes = await anyio.to_thread.run_sync(_sizes, paths)
-                self.progress.downloaded(len(paths), nbytes)
+        except BaseException:  # the batch was cancelled: its job's poller must stop too
+            handle.cancel()
+            raise
+        # The server no longer knows the job the manifest recorded: submit it again, and say so.
+        assert self.manifest is not None
+        await self.manifest.record(
+            ManifestEntry(
+                state.index,
+                state.fingerprint,
+                entry.request_id,
+                None,
+                "failed",
+                (),
+                f"job {entry.request_id} unknown to the server; submitted again",
+            )
+        )
+        state.resubmitted = True
+        handle = await self._start(state, request, None)
+        try:
+            return await handle, handle
+        except BaseException:
+            handle.cancel()
+            raise
+
+    async def _start(
+        self, state: _Item, request: GenerationRequest, entry: ManifestEntry | None
+    ) -> JobHandle:
+        """Re-attach to a job the manifest knows, else submit (with a replay-safe key)."""
+        if entry is not None and entry.request_id:
+            handle = self.jobs.attach(entry.request_id, entry.provider)
+        else:
+            index, fingerprint = state.index, state.fingerprint
+            key = self.manifest.idempotency_key(index, fingerprint) if self.manifest else None
+            handle = await self.jobs.submit(request, idempotency_key=key)
             if self.manifest:
                 await self.manifest.record(
                     ManifestEntry(
-                        index, fingerprint, request_id, handle.provider, "completed", paths
+                        index, fingerprint, handle.request_id, handle.provider, "submitted"
                     )
                 )
-            self.progress.completed()
-            return BatchOutcome(
-                index=index, item=item, request_id=request_id, result=result, paths=paths
-            )
-        except RadientError as exc:
-            if self.manifest and request_id is not None:
-                await self.manifest.record(
-                    ManifestEntry(index, fingerprint, request_id, None, "failed", (), str(exc))
-                )
-            self.progress.failed()
-            return BatchOutcome(index=index, item=item, request_id=request_id, error=exc)
-
-    async def _start(
-        self,
-        index: int,
-        request: GenerationRequest,
-        fingerprint: str,
-        entry: ManifestEntry | None,
-    ) -> JobHandle:
-        """Re-attach to a job the manifest knows, else submit (with a replay-safe key)."""
-        session = self.session
-        if entry is not None and entry.request_id:
-            return session.job(entry.request_id, entry.provider)
-        key = self.manifest.idempotency_key(index, fingerprint) if self.manifest else None
-        handle = await session._submit_request(request, session._poll.timeout, key)
-        if self.manifest:
-            await self.manifest.record(
-                ManifestEntry(index, fingerprint, handle.request_id, handle.provider, "submitted")
-            )
+        state.request_id = handle.request_id
+        self.progress.submitted()
         return handle
+
+    async def _record_failure(self, state: _Item, error: RadientError) -> None:
+        """Note a failed item; only a job the server failed is final, the rest re-attach later."""
+        if not self.manifest or state.request_id is None:
+            return
+        status = "failed" if isinstance(error, JobFailed) else "unfinished"
+        entry = ManifestEntry(
+            state.index, state.fingerprint, state.request_id, None, status, (), str(error)
+        )
+        try:
+            await self.manifest.record(entry)
+        except Exception:
+            _log.exception("could not record item %d in the manifest", state.index)
 
     def _resumed(self, index: int, item: BatchItem, entry: ManifestEntry) -> BatchOutcome:
         self.progress.completed()
@@ -250,6 +317,24 @@ class _Run:
         )
 
 
+@attrs.define
+class _Item:
+    """One item as it runs: what is known of it so far."""
+
+    index: int
+    item: BatchItem
+    fingerprint: str = ""
+    request_id: str | None = None
+    resubmitted: bool = False
+
+
+def _item_error(exc: Exception) -> RadientError:
+    """A typed error for an unexpected exception inside one item (the original is its cause)."""
+    error = RadientError(f"the item failed: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
 def _sizes(paths: tuple[str, ...]) -> int:
     total = 0
     for path in paths:
@@ -259,9 +344,10 @@ def _sizes(paths: tuple[str, ...]) -> int:
 
 
 async def run_batch(
-    session: Session,
+    jobs: Submitter,
     items: Iterable[BatchItem] | AsyncIterable[BatchItem],
     *,
+    limits: Limits,
     start: Callable[[Callable[[], Coroutine[Any, Any, None]]], object],
     defaults: Mapping[str, Any],
     download_to: str | os.PathLike[str] | None,
@@ -273,12 +359,12 @@ async def run_batch(
     progress: ProgressSpec,
 ) -> AsyncIterator[BatchOutcome]:
     """The body of ``Session.map``: an async generator of outcomes."""
-    limit = _check_concurrency(concurrency, session.limits.jobs)
+    limit = _check_concurrency(concurrency, limits.jobs)
     book = await Manifest.open(manifest) if manifest is not None else None
     sink = make_progress(progress, _length_of(items))
     send, receive = anyio.create_memory_object_stream[BatchOutcome](0)
     run = _Run(
-        session,
+        jobs,
         items,
         defaults,
         None if download_to is None else os.fspath(download_to),

@@ -13,7 +13,6 @@ import base64
 import binascii
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import BinaryIO, TypeVar
@@ -22,27 +21,19 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import anyio
 import anyio.to_thread
 
+from ._calls import Calls
 from ._config import Limits, Timeouts
-from ._errors import (
-    APIConnectionError,
-    DownloadError,
-    IntegrityError,
-    MalformedResponseError,
-    RadientError,
-)
-from ._http import Transport
+from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientError
+from ._http import StreamedResponse
 from ._models import Image
 from ._paths import commit_file, discard_file, open_temp_beside
-from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, HttpResponse, redirect_for
-from ._retry import RetryPolicy, backoff_delay, parse_retry_after
-from ._slots import Slots
+from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest
 
 __all__ = ["Downloader", "decode_data_url"]
 
 _log = logging.getLogger("radient_async")
 _SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
 _FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
-_MAX_REDIRECTS = 5
 T = TypeVar("T")
 
 
@@ -109,25 +100,16 @@ class _Sink:
 
 
 class Downloader:
-    """Fetches images for a session; ``Image`` and ``GenerationResult`` delegate here."""
+    """Fetches images for a session through its ``Calls``; ``Image`` and results delegate here."""
 
     def __init__(
-        self,
-        transport: Transport,
-        api: ApiEndpoint,
-        *,
-        limits: Limits,
-        timeouts: Timeouts,
-        retry: RetryPolicy,
-        fsync: bool = False,
+        self, calls: Calls, api: ApiEndpoint, *, limits: Limits, timeouts: Timeouts, fsync: bool
     ) -> None:
-        self._transport = transport
+        self._calls = calls
         self._api = api
         self._limits = limits
         self._timeouts = timeouts
-        self._retry = retry
         self._fsync = fsync
-        self._slots = Slots(limits.downloads)
 
     async def read(self, image: Image) -> bytes:
         """The image's bytes, in memory."""
@@ -180,103 +162,35 @@ class Downloader:
         self, image: Image, destination: tuple[str, str] | None, *, overwrite: bool = False
     ) -> _Sink:
         """Fetch ``image`` into a sink (committed to ``destination`` when given), with retries."""
-        scheme = urlsplit(image.url).scheme.lower()
+        url = image.url
+        scheme = urlsplit(url).scheme.lower()
         if scheme == "data":
             return await self._from_data_url(image, destination, overwrite)
         if scheme not in ("http", "https"):
-            raise DownloadError(
-                f"refusing to download a {scheme or 'relative'}: URL", url=image.url
-            )
-        deadline = time.monotonic() + self._timeouts.download
-        try:
-            return await self._fetch_with_retries(image, destination, overwrite, deadline)
-        except TimeoutError:
-            raise DownloadError(
-                f"download did not finish within {self._timeouts.download:.0f}s", url=image.url
-            ) from None
+            raise DownloadError(f"refusing to download a {scheme or 'relative'}: URL", url=url)
 
-    async def _fetch_with_retries(
-        self, image: Image, destination: tuple[str, str] | None, overwrite: bool, deadline: float
-    ) -> _Sink:
-        """Attempts until success, a permanent error, the retry budget or the deadline.
-
-        The deadline is passed down (aiohttp's per-attempt total timeout, bounded waits) instead
-        of wrapping the download in a cancel scope; running out of time raises ``TimeoutError``.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
+        async def handler(hop: HttpRequest, response: StreamedResponse) -> _Sink:
+            if response.status != 200:
+                raise DownloadError(f"HTTP {response.status} while downloading", url=url)
             sink = _Sink(destination)
             try:
-                await self._slots.acquire(_remaining(deadline))
-                try:
-                    retry_after = await self._stream(image.url, sink, deadline)
-                finally:
-                    self._slots.release()
-                if retry_after is None:
-                    if sink.to_disk:
-                        await _in_thread(partial(sink.commit, overwrite, self._fsync))
-                    return sink
-                error: RadientError = DownloadError("server asked to retry", url=image.url)
-            except (IntegrityError, APIConnectionError, _Retryable) as exc:
-                error, retry_after = _as_download_error(exc, image.url), _retry_after_of(exc)
+                await self._receive(response.chunks(), response.content_length, sink, url)
+                if sink.to_disk:
+                    await _in_thread(partial(sink.commit, overwrite, self._fsync))
             finally:
                 if sink.handle is not None:
                     await _in_thread(sink.discard, shield=True)
-            if attempt > self._retry.max_retries:
-                raise error
-            delay = retry_after if retry_after is not None else backoff_delay(self._retry, attempt)
-            delay = min(delay, self._retry.max_retry_after)
-            if time.monotonic() + delay >= deadline:
-                raise error
-            _log.debug("retrying download of %s in %.2fs: %s", image.url, delay, error)
-            await anyio.sleep(delay)
+            return sink
 
-    async def _stream(self, url: str, sink: _Sink, deadline: float) -> float | None:
-        """Fetch ``url`` into ``sink``, following safe redirects; returns None when done."""
-        request = self._request_for(url)
-        for _ in range(_MAX_REDIRECTS + 1):
-            if not sink.to_disk:
-                follow = await self._read_whole(request, sink, url, deadline)
-                if follow is None:
-                    return None
-                request = follow
-                continue
-            async with self._transport.stream(request, timeout=_remaining(deadline)) as response:
-                head = HttpResponse(response.status, response.headers, b"", request.url)
-                follow = redirect_for(request, head, self._api)
-                if follow is not None:
-                    request = follow
-                    continue
-                if response.status >= 400:
-                    _raise_for_download_status(response.status, head, url, self._retry)
-                if response.status != 200:
-                    raise DownloadError(f"unexpected HTTP {response.status}", url=url)
-                await self._receive(response.chunks(), response.content_length, sink, url)
-                return None
-        raise DownloadError("too many redirects", url=url)
-
-    async def _read_whole(
-        self, request: HttpRequest, sink: _Sink, url: str, deadline: float
-    ) -> HttpRequest | None:
-        """One-shot read into memory (``image.read()``); returns a redirect to follow, if any."""
-        limit = self._limits.max_image_bytes
+        deadline = self._calls.deadline_in(self._timeouts.download)
         try:
-            response = await self._transport.send(
-                request, max_bytes=limit, timeout=_remaining(deadline)
+            return await self._calls.stream(
+                self._request_for(url), deadline=deadline, handler=handler
             )
-        except MalformedResponseError as exc:
-            raise DownloadError(str(exc), url=url) from None
-        follow = redirect_for(request, response, self._api)
-        if follow is not None:
-            return follow
-        if response.status >= 400:
-            _raise_for_download_status(response.status, response, url, self._retry)
-        if response.status != 200:
-            raise DownloadError(f"unexpected HTTP {response.status}", url=url)
-        sink.body = response.body
-        sink.received = len(response.body)
-        return None
+        except DownloadError:
+            raise
+        except RadientError as exc:
+            raise DownloadError(f"download failed: {exc}", url=url) from exc
 
     async def _receive(
         self, chunks: AsyncIterator[bytes], expected: int | None, sink: _Sink, url: str
@@ -329,49 +243,11 @@ class Downloader:
         return sink
 
 
-def _remaining(deadline: float) -> float:
-    """Seconds left before ``deadline``; ``TimeoutError`` once it has passed."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    return left
-
-
 def _resolve_target(path: str, filename: str) -> str:
     """``path`` itself, or ``path/filename`` when it names a directory."""
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         return os.path.join(path, filename)
     return path
-
-
-class _Retryable(Exception):
-    """A retryable HTTP status on a download, with the server's requested wait."""
-
-    def __init__(self, status: int, retry_after: float | None, url: str) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.retry_after = retry_after
-        self.url = url
-
-
-def _raise_for_download_status(
-    status: int, response: HttpResponse, url: str, retry: RetryPolicy
-) -> None:
-    if retry.should_retry_status(status):
-        raise _Retryable(status, parse_retry_after(response.headers), url)
-    raise DownloadError(f"HTTP {status} while downloading", url=url)
-
-
-def _as_download_error(exc: Exception, url: str) -> RadientError:
-    if isinstance(exc, DownloadError):
-        return exc
-    if isinstance(exc, _Retryable):
-        return DownloadError(f"{exc} while downloading", url=url)
-    return DownloadError(f"download failed: {exc}", url=url)
-
-
-def _retry_after_of(exc: Exception) -> float | None:
-    return exc.retry_after if isinstance(exc, _Retryable) else None
 
 
 async def _in_thread(func: Callable[[], T], *, shield: bool = False) -> T:

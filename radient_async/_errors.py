@@ -173,11 +173,15 @@ class JobFailed(JobError):
 class JobTimeout(JobError, TimeoutError):
     """The job's deadline passed while it was still running; it may still finish on the server."""
 
-    def __init__(self, request_id: str, waited: float, last_status: str | None) -> None:
+    def __init__(
+        self, request_id: str, waited: float, last_status: str | None, last_error: str = ""
+    ) -> None:
         self.waited = waited
         self.last_status = last_status
+        detail = f"; the last status poll failed: {last_error}" if last_error else ""
         super().__init__(
-            f"job {request_id} did not finish within {waited:.1f}s (last status: {last_status})",
+            f"job {request_id} did not finish within {waited:.1f}s "
+            f"(last status: {last_status}{detail})",
             request_id=request_id,
         )
 

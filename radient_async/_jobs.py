@@ -1,12 +1,14 @@
-"""``JobHandle``: a future for one generation job, fed by a poller in the session's task group.
+"""``JobHandle``: a future for one generation job, and ``JobFeed``, the end its poller settles.
 
 A handle is an ``anyio.Event`` plus the last observed status plus an outcome (anyio's own future
 shape). The first outcome wins: a result, a failure, or a cancellation; later ones are ignored.
+``open_job`` makes the pair, as anyio's memory streams hand out a send and a receive end: the
+poller holds the ``JobFeed`` and is told through ``on_finish`` when the handle settles (a caller's
+``cancel()`` included), so nothing outside this module touches a handle's internals.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
@@ -15,7 +17,7 @@ import anyio
 from ._errors import JobCancelled, JobTimeout, RadientError
 from ._models import GenerationResult, JobStatus, JobUpdate
 
-__all__ = ["JobHandle"]
+__all__ = ["JobFeed", "JobHandle", "open_job"]
 
 
 class JobHandle:
@@ -26,25 +28,32 @@ class JobHandle:
     """
 
     __slots__ = (
-        "_cancel_hook",
         "_changed",
         "_done",
         "_error",
         "_finished",
         "_history",
+        "_on_finish",
         "_provider",
         "_request_id",
         "_result",
-        "_scope",
         "prompt",
         "submitted_at",
     )
 
-    def __init__(self, request_id: str, provider: str | None, *, prompt: str | None = None) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        provider: str | None,
+        *,
+        prompt: str | None = None,
+        submitted_at: float = 0.0,
+        on_finish: Callable[[], None] | None = None,
+    ) -> None:
         self._request_id = request_id
         self._provider = provider
         self.prompt = prompt
-        self.submitted_at = time.monotonic()
+        self.submitted_at = submitted_at
         # Events are made on first use: most handles (sync jobs, batches) are never waited on twice,
         # and creating an anyio.Event costs an async-library lookup.
         self._finished = False
@@ -53,8 +62,7 @@ class JobHandle:
         self._history: list[JobUpdate] = []
         self._result: GenerationResult | None = None
         self._error: RadientError | None = None
-        self._scope: anyio.CancelScope | None = None
-        self._cancel_hook: Callable[[], None] | None = None
+        self._on_finish = on_finish
 
     @property
     def request_id(self) -> str:
@@ -126,7 +134,7 @@ class JobHandle:
         state = "done" if self.done() else "running"
         return f"<JobHandle {self._request_id} {self.status.value} {state}>"
 
-    # -- fed by the session's poller ------------------------------------------------------------
+    # -- fed through a JobFeed ------------------------------------------------------------------
 
     def _observe(self, update: JobUpdate) -> None:
         """Record an observation; wakes ``updates()`` watchers when the status changed."""
@@ -158,8 +166,47 @@ class JobHandle:
         if self._done is not None:
             self._done.set()
         self._notify()
-        if self._scope is not None:
-            self._scope.cancel()
-        hook, self._cancel_hook = self._cancel_hook, None
+        hook, self._on_finish = self._on_finish, None
         if hook is not None:
             hook()
+
+
+class JobFeed:
+    """The settling end of one ``JobHandle``: observations, then one outcome."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: JobHandle) -> None:
+        self.handle = handle
+
+    def observe(self, update: JobUpdate) -> None:
+        """Record an observed state (wakes ``updates()`` watchers on a change)."""
+        self.handle._observe(update)
+
+    def resolve(self, result: GenerationResult) -> None:
+        """Settle with a result (ignored once settled)."""
+        self.handle._resolve(result)
+
+    def reject(self, error: RadientError) -> None:
+        """Settle with an error (ignored once settled)."""
+        self.handle._reject(error)
+
+    @property
+    def done(self) -> bool:
+        """True once the handle has its outcome."""
+        return self.handle.done()
+
+
+def open_job(
+    request_id: str,
+    provider: str | None,
+    *,
+    prompt: str | None,
+    submitted_at: float,
+    on_finish: Callable[[], None] | None = None,
+) -> tuple[JobHandle, JobFeed]:
+    """A new handle and the feed that settles it; ``on_finish`` runs once, when it settles."""
+    handle = JobHandle(
+        request_id, provider, prompt=prompt, submitted_at=submitted_at, on_finish=on_finish
+    )
+    return handle, JobFeed(handle)

@@ -1,0 +1,307 @@
+"""Jobs: submit a generation, or re-attach to one, and watch it until its handle settles.
+
+Each job owns one slot of ``Limits.jobs`` from before its submit until its handle settles, however
+it settles (a result, a failure, its deadline, ``cancel()`` before or during a poll, the session
+closing): the slot goes back exactly once. A watched job runs one task in the session's task group;
+a job answered at once (``sync_mode``) runs none. Poll failures never end a job early: each status
+call retries until the job's deadline, and only a permanent answer or the deadline ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+
+from ._calls import Calls
+from ._config import Timeouts
+from ._convert import WireJob
+from ._errors import (
+    AuthenticationError,
+    BadRequestError,
+    JobCancelled,
+    JobFailed,
+    JobTimeout,
+    NotFoundError,
+    PermissionDeniedError,
+    RadientError,
+    UnexpectedStatusError,
+)
+from ._jobs import JobFeed, JobHandle, open_job
+from ._models import (
+    GenerationRequest,
+    GenerationResult,
+    Image,
+    ImageFetcher,
+    JobStatus,
+    JobUpdate,
+)
+from ._polling import DurationEstimate, PollPolicy, poll_delay
+from ._protocol import ApiEndpoint, build_generate, build_status, decipher_job, poll_hint
+from ._slots import Slots
+from ._status import StatusMachine, Step, parse_status
+
+__all__ = ["Jobs"]
+
+_log = logging.getLogger("radient_async")
+# Answers that end a job's polling at once; anything else is polled again until the deadline.
+_PERMANENT = (AuthenticationError, PermissionDeniedError, NotFoundError, BadRequestError)
+Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
+
+
+class _Slot:
+    """One job's hold on ``Limits.jobs``: taken once, given back once."""
+
+    __slots__ = ("_held", "_slots")
+
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
+        self._held = False
+
+    async def take(self) -> None:
+        await self._slots.acquire()
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+
+class Jobs:
+    """Submits and watches a session's jobs through its ``Calls``."""
+
+    def __init__(
+        self,
+        calls: Calls,
+        api: ApiEndpoint,
+        *,
+        poll: PollPolicy,
+        timeouts: Timeouts,
+        slots: Slots,
+        fetcher: ImageFetcher,
+        rng: random.Random,
+    ) -> None:
+        self._calls = calls
+        self._api = api
+        self._poll = poll
+        self._timeouts = timeouts
+        self._slots = slots
+        self._fetcher = fetcher
+        self._rng = rng
+        self.durations = DurationEstimate()
+        self.spawn: Spawn | None = None
+
+    async def submit(
+        self,
+        request: GenerationRequest,
+        *,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobHandle:
+        """Send ``request`` (retried safely: it carries its ``Idempotency-Key``) and watch it.
+
+        ``timeout`` is the job's deadline (default: the poll policy's).
+        """
+        timeout = self._poll.timeout if timeout is None else timeout
+        slot = _Slot(self._slots)
+        await slot.take()
+        try:
+            http = build_generate(self._api, request, idempotency_key or secrets.token_hex(16))
+            submitted_at = self._calls.clock.now()
+            response = await self._calls.api(http, deadline=submitted_at + self._timeouts.request)
+            job = decipher_job(response, self._api)
+        except BaseException:
+            slot.give_back()
+            raise
+        watch = _Watch(self, job.request_id, job.provider or request.provider, request.prompt, slot)
+        watch.start(submitted_at, timeout)
+        if not watch.settle(job):
+            self._start(watch, poll_hint(response))
+        return watch.feed.handle
+
+    def attach(
+        self, request_id: str, provider: str | None, *, timeout: float | None = None
+    ) -> JobHandle:
+        """Watch a job submitted earlier; its job slot is taken when its watcher starts."""
+        timeout = self._poll.timeout if timeout is None else timeout
+        watch = _Watch(self, request_id, provider, None, _Slot(self._slots), attach=True)
+        watch.start(self._calls.clock.now(), timeout)
+        self._start(watch, None)
+        return watch.feed.handle
+
+    def _start(self, watch: _Watch, hint: float | None) -> None:
+        assert self.spawn is not None, "Jobs.spawn is set when the session opens"
+
+        async def run() -> None:
+            await watch.run(hint)
+
+        self.spawn(run)
+
+    def result_of(self, job: WireJob, prompt: str | None, provider: str | None) -> GenerationResult:
+        """The ``GenerationResult`` for a completed job."""
+        return GenerationResult(
+            request_id=job.request_id,
+            provider=job.provider or provider,
+            images=self.images_of(job),
+            seed=job.seed,
+            prompt=prompt,
+            fetcher=self._fetcher,
+        )
+
+    def images_of(self, job: WireJob) -> tuple[Image, ...]:
+        """The job's images, each able to download itself through the session."""
+        return tuple(
+            Image(
+                url=image.url,
+                width=image.width,
+                height=image.height,
+                content_type=image.content_type,
+                request_id=job.request_id,
+                index=index,
+                fetcher=self._fetcher,
+            )
+            for index, image in enumerate(job.images or ())
+        )
+
+    def delay(self, elapsed: float, hint: float | None, first: float | None) -> float:
+        """The wait before the next poll of a job ``elapsed`` seconds old."""
+        return poll_delay(self._poll, elapsed, hint=hint, rng=self._rng, first=first)
+
+
+class _Watch:
+    """One job: its slot, its status machine, its handle's feed, and (when polled) its task."""
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        request_id: str,
+        provider: str | None,
+        prompt: str | None,
+        slot: _Slot,
+        *,
+        attach: bool = False,
+    ) -> None:
+        self.jobs = jobs
+        self.request_id = request_id
+        self.provider = provider
+        self.prompt = prompt
+        self.slot = slot
+        self.attach = attach
+        self.machine = StatusMachine(max_unknown=jobs._poll.max_unknown)
+        self.scope: anyio.CancelScope | None = None
+        self.deadline = 0.0
+        self.timeout = 0.0
+
+    def start(self, submitted_at: float, timeout: float) -> None:
+        self.deadline = submitted_at + timeout
+        self.timeout = timeout
+        _, self.feed = open_job(
+            self.request_id,
+            self.provider,
+            prompt=self.prompt,
+            submitted_at=submitted_at,
+            on_finish=self.finished,
+        )
+
+    def finished(self) -> None:
+        """The handle settled (maybe by ``cancel()``): stop polling, give the slot back."""
+        if self.scope is not None:
+            self.scope.cancel()
+        self.slot.give_back()
+
+    def settle(self, job: WireJob) -> bool:
+        """Feed one observation to the handle; True once the handle has its outcome."""
+        step = self.machine.observe(job.status)
+        feed: JobFeed = self.feed
+        feed.observe(
+            JobUpdate(
+                request_id=job.request_id,
+                status=parse_status(job.status),
+                raw_status=job.status,
+                provider=job.provider,
+                images=self.jobs.images_of(job),
+                error=job.error,
+                seed=job.seed,
+            )
+        )
+        if step is Step.COMPLETE:
+            feed.resolve(self.jobs.result_of(job, self.prompt, feed.handle.provider))
+        elif step is Step.FAIL:
+            feed.reject(JobFailed(job.request_id, job.error))
+        elif step is Step.GIVE_UP:
+            feed.reject(UnexpectedStatusError(job.request_id, job.status))
+        return feed.done
+
+    async def run(self, hint: float | None) -> None:
+        """Poll until the handle settles. Runs in the session's task group: never raises."""
+        if self.feed.done:
+            return  # cancelled before its task started
+        scope = self.scope = anyio.CancelScope()
+        try:
+            with scope:
+                if self.attach:
+                    await self.slot.take()
+                await self._poll(hint)
+        except anyio.get_cancelled_exc_class():
+            self.feed.reject(JobCancelled(self.request_id, "the session closed"))
+            raise
+        except RadientError as exc:
+            self.feed.reject(exc)
+        except Exception as exc:  # a bug must not take the session's task group down
+            _log.exception("internal error while polling %s", self.request_id)
+            error = RadientError(f"internal error while polling: {exc!r}")
+            error.__cause__ = exc
+            self.feed.reject(error)
+        finally:
+            self.slot.give_back()
+        if not self.feed.done:  # only our own scope was cancelled: cancel() got here first
+            self.feed.reject(JobCancelled(self.request_id, "cancelled"))
+
+    async def _poll(self, hint: float | None) -> None:
+        jobs, clock = self.jobs, self.jobs._calls.clock
+        submitted_at = self.feed.handle.submitted_at
+        first: float | None = jobs.durations.first_delay(jobs._poll)
+        failure: RadientError | None = None  # the last poll's, while polls are failing
+        while True:
+            now = clock.now()
+            elapsed = now - submitted_at
+            if first is not None:
+                first = max(0.0, first - elapsed)  # the first look is timed from submission
+            delay = jobs.delay(elapsed, hint, first)
+            first = None
+            if now + delay >= self.deadline:
+                await clock.sleep(self.deadline - now)
+                raise self._timeout(failure) from failure
+            await clock.sleep(delay)
+            try:
+                job = await self._status()
+            except _PERMANENT:
+                raise
+            except RadientError as exc:
+                if clock.now() >= self.deadline - 0.05:
+                    raise self._timeout(exc) from exc
+                _log.debug("status of %s unreadable (%s); polling on", self.request_id, exc)
+                failure, hint = exc, None
+                continue
+            failure, hint = None, job[1]
+            if self.settle(job[0]):
+                if self.machine.state is JobStatus.COMPLETED:
+                    jobs.durations.observe(clock.now() - submitted_at)
+                return
+
+    async def _status(self) -> tuple[WireJob, float | None]:
+        jobs = self.jobs
+        request = build_status(jobs._api, self.request_id, self.feed.handle.provider)
+        response = await jobs._calls.api(
+            request, deadline=self.deadline, request_id=self.request_id
+        )
+        return decipher_job(response, jobs._api, request_id=self.request_id), poll_hint(response)
+
+    def _timeout(self, failure: RadientError | None) -> JobTimeout:
+        last = "" if failure is None else str(failure)
+        return JobTimeout(self.request_id, self.timeout, self.feed.handle.status.value, last)
