@@ -114,7 +114,7 @@ def test_wrong_key_exits_3_and_never_prints_it() -> None:
 
 def test_connection_error_exits_4() -> None:
     env = {"RADIENT_API_KEY": "k", "RADIENT_BASE_URL": "http://127.0.0.1:9/v1"}
-    code, _, err = run("providers", env=env)
+    code, _, err = run("--timeout", "1", "providers", env=env)  # retried until the timeout
     assert code == 4
     assert err.startswith("error: ")
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import attrs
 
 from radient_async._batch import BatchOutcome, to_request
-from radient_async._errors import NotFoundError, RadientError
+from radient_async._errors import RadientError
 
 from ._run import EXIT_USAGE, STOP_AUTH, CliError, emit, note, stderr_console
 
@@ -265,20 +265,13 @@ class BatchJob:
     gallery: list[tuple[int, str, tuple[str, ...]]] | None = None
 
     async def run(self, session: Session) -> None:
-        """Check the key and connection once, run every item, then resubmit forgotten jobs.
+        """Check the key and connection once, then run every item.
 
         With a manifest, an item interrupted while running is re-attached by its request id; if
-        the server no longer knows that job (it expired, or ``--local`` started a new server) the
-        item is submitted again, once, in a second pass.
+        the server no longer knows that job (it expired, or ``--local`` started a new server)
+        ``session.map`` submits it again and marks the outcome ``resubmitted``.
         """
         await session.providers()  # a wrong key or an unreachable API fails here, and only here
-        lost = await self._pass(session, None)
-        if lost:
-            self.display.message(f"{len(lost)} unfinished jobs are unknown to the server: resubmit")
-            await self._pass(session, lost)
-
-    async def _pass(self, session: Session, only: set[int] | None) -> set[int]:
-        lost: set[int] = set()
         outcomes = session.map(
             self.items,
             download_to=self.output,
@@ -287,18 +280,17 @@ class BatchJob:
             progress=_Sink(self.tally, self.display),
             **self.defaults,
         )
+        resubmitted = 0
         # ``map`` is an async generator: closing it on the way out cancels its outstanding work.
         stream = cast(AsyncGenerator[BatchOutcome, None], outcomes)
         async with contextlib.aclosing(stream):
             async for outcome in stream:
-                if only is not None and outcome.index not in only:
-                    continue  # settled in the first pass; the manifest makes this free
-                if only is None and self.manifest and isinstance(outcome.error, NotFoundError):
-                    lost.add(outcome.index)
-                    self.tally.settled += 1
-                    continue
+                resubmitted += outcome.resubmitted
                 self.report(outcome)
-        return lost
+        if resubmitted:
+            self.display.message(
+                f"{resubmitted} unfinished jobs are unknown to the server: submitted again"
+            )
 
     def report(self, outcome: BatchOutcome) -> None:
         """Count, print and keep one outcome; an authentication failure ends the batch."""

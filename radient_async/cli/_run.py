@@ -104,6 +104,7 @@ class Settings:
     base_url: str | None = None
     local: bool = False
     local_latency: float = 0.5
+    timeout: float | None = None
     as_json: bool = False
     debug: bool = False
 
@@ -133,6 +134,13 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             metavar="SECONDS",
             help="Simulated job time of the --local server  [default: 0.5]",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            metavar="SECONDS",
+            help="Bound on one API call, retries included  [default: 60]",
         ),
         click.option("--json", "as_json", is_flag=True, default=None, help="JSON on stdout."),
         click.option(
@@ -231,7 +239,9 @@ class Runner:
         """A session against the configured API, or against a fresh in-process local server."""
         settings = self.settings
         if not settings.local:
-            async with Session(settings.api_key, settings.base_url) as session:
+            async with Session(
+                settings.api_key, settings.base_url, timeout=settings.timeout
+            ) as session:
                 yield session
             return
         server = server_module()
@@ -241,7 +251,7 @@ class Runner:
         config = server.ServerConfig(api_key=key, latency=latency, latency_jitter=latency / 4)
         async with server.LocalServer(config) as local:
             _LOG.debug("local server at %s", local.base_url)
-            async with Session(key, local.base_url) as session:
+            async with Session(key, local.base_url, timeout=settings.timeout) as session:
                 yield session
 
 

@@ -41,7 +41,7 @@ def test_a_wrong_key_exits_3_and_is_never_printed_even_with_debug() -> None:
 
 def test_an_unreachable_api_exits_4() -> None:
     env = {"RADIENT_API_KEY": "k", "RADIENT_BASE_URL": "http://127.0.0.1:9/v1"}
-    code, _, stderr = invoke("providers", env=env)
+    code, _, stderr = invoke("providers", "--timeout", "1", env=env)  # retried for 1 s
     assert code == 4
     assert stderr.startswith("error: ")
     assert "127.0.0.1:9" in stderr

@@ -303,11 +303,6 @@ def test_a_base_url_with_a_broken_authority_is_a_configuration_error(base_url: s
         ra.Session(KEY, base_url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: allow_insecure_http accepts any truthy value, so allow_insecure_http='false' "
-    "(from an env var) sends the key over plain http",
-)
 @pytest.mark.parametrize("flag", ["false", "0", 1])
 def test_allow_insecure_http_must_be_a_bool(flag: object) -> None:
     with pytest.raises(ra.ConfigurationError):
@@ -348,11 +343,6 @@ def test_bad_policy_values_are_value_errors(build: Callable[[], object]) -> None
     assert len(str(caught.value)) > 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Limits/Timeouts/RetryPolicy/PollPolicy raise a plain ValueError, not "
-    "ConfigurationError; the README promises every error is a RadientError",
-)
 @pytest.mark.parametrize("build", [pytest.param(c[1], id=c[0]) for c in BAD_POLICIES[::5]])
 def test_bad_policy_values_are_configuration_errors(build: Callable[[], object]) -> None:
     with pytest.raises(ra.ConfigurationError):

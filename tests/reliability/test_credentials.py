@@ -188,13 +188,15 @@ async def test_an_echoed_key_is_redacted_from_error_text(hostile: Any) -> None:
             with pytest.raises(ra.RadientError) as caught:
                 await call()
             errors.append(caught.value)
-        handle = session.job("r1")
+        handle = session.job("r1", timeout=1)  # its polls fail until the deadline
         with anyio.fail_after(10), pytest.raises(ra.RadientError) as caught:
             await handle
         errors.append(caught.value)
+        errors.append(caught.value.__cause__)  # type: ignore[arg-type]
     assert [type(e) for e in errors] == [
         ra.AuthenticationError,
         ra.MalformedResponseError,
+        ra.JobTimeout,  # its message names the last failed poll's error
         ra.ServerError,
     ]
     texts = [text for e in errors for text in texts_of(e)]

@@ -23,24 +23,26 @@ pytestmark = pytest.mark.anyio
 KEY = "sk-soak-6b0e2f9a41c7d358"
 TINY = (32, 32)
 SOAK_ITEMS = 1000
-POLL = ra.PollPolicy(first_delay=0.01, min_interval=0.01, max_interval=0.05, timeout=60)
-# 20% faults: eight retries fail together with probability 0.2**9, about 5e-7 per call
-RETRY = ra.RetryPolicy(max_retries=8, initial_backoff=0.005, max_backoff=0.05)
+POLL = ra.PollPolicy(first_delay=0.01, min_interval=0.01, max_interval=0.05)  # 600 s deadline
+SEEDS = (11, 12, 13, 14, 15)
 
 
 def session_for(base_url: str, **options: Any) -> ra.Session:
-    return ra.Session(KEY, base_url, poll=POLL, retry=RETRY, **options)
+    """The default retry policy, limits and timeouts; only the poll schedule is quickened."""
+    return ra.Session(KEY, base_url, poll=POLL, **options)
 
 
 def part_files(directory: Path) -> list[Path]:
     return [p for p in directory.rglob("*") if p.name.endswith(".part")]
 
 
-@pytest.fixture
-def radient_server_config() -> ServerConfig:
+@pytest.fixture(params=SEEDS, ids=lambda seed: f"seed{seed}")
+def radient_server_config(request: pytest.FixtureRequest) -> ServerConfig:
     """20% of requests to every endpoint fail, with every fault kind, over small latency."""
     faults = FaultConfig(rate=0.2, retry_after=0.01, slow_delay=0.02)
-    return ServerConfig(api_key=KEY, latency=0.02, latency_jitter=0.02, faults=faults, seed=11)
+    return ServerConfig(
+        api_key=KEY, latency=0.02, latency_jitter=0.02, faults=faults, seed=request.param
+    )
 
 
 def soak_items(count: int) -> list[dict[str, Any]]:
@@ -78,8 +80,7 @@ async def test_1000_jobs_under_20_percent_faults_all_complete_byte_identical(
     radient_server: ThreadedServer, tmp_path: Path
 ) -> None:
     items = soak_items(SOAK_ITEMS)
-    limits = ra.Limits(jobs=250, requests=64, downloads=32)
-    async with session_for(radient_server.base_url, limits=limits) as session:
+    async with session_for(radient_server.base_url) as session:
         outcomes = [
             outcome async for outcome in session.map(items, download_to=tmp_path, image_size=TINY)
         ]
@@ -163,12 +164,6 @@ def served_in(share: float, *, demand: float = 1000.0, seconds: float = 5.0) -> 
     return last
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the first stray 429 cuts the AIMD rate to 0.7 x the requests counted in a 1 s "
-    "window the session has barely begun to fill (20 sends in 20 ms -> 14 rps); queued "
-    "reservations then stall the session (1% stray 429s: 1000 -> ~90 rps)",
-)
 @pytest.mark.parametrize("share", [0.01, 0.03])
 def test_scattered_429s_do_not_collapse_throughput(share: float) -> None:
     baseline = served_in(0.0)
