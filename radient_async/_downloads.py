@@ -16,7 +16,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import BinaryIO, TypeVar
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes
 
 import anyio
 import anyio.to_thread
@@ -27,7 +27,8 @@ from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientE
 from ._http import StreamedResponse
 from ._models import Image
 from ._paths import commit_file, discard_file, open_temp_beside
-from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest
+from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, parse_url
+from ._sources import sniff_image_type
 
 __all__ = ["Downloader", "decode_data_url"]
 
@@ -163,9 +164,12 @@ class Downloader:
     ) -> _Sink:
         """Fetch ``image`` into a sink (committed to ``destination`` when given), with retries."""
         url = image.url
-        scheme = urlsplit(url).scheme.lower()
+        parts = parse_url(url)
+        scheme = parts.scheme.lower() if parts is not None else ""
         if scheme == "data":
             return await self._from_data_url(image, destination, overwrite)
+        if parts is None or parts.username is not None or parts.password is not None:
+            raise DownloadError("refusing to download a malformed URL", url=url)
         if scheme not in ("http", "https"):
             raise DownloadError(f"refusing to download a {scheme or 'relative'}: URL", url=url)
 
@@ -234,6 +238,8 @@ class Downloader:
         sink = _Sink(destination)
         sink.buffer += decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
         sink.received = len(sink.buffer)
+        if sniff_image_type(sink.buffer) is None:
+            raise DownloadError("data: URL is not a PNG, JPEG, GIF or WebP image", url=image.url)
         if sink.to_disk:
             try:
                 await _in_thread(lambda: sink.commit(overwrite, self._fsync))

@@ -218,6 +218,7 @@ class _Watch:
         """Feed one observation to the handle; True once the handle has its outcome."""
         step = self.machine.observe(job.status)
         feed: JobFeed = self.feed
+        error = self.jobs._api.redact(job.error) if job.error else job.error  # a server may echo it
         feed.observe(
             JobUpdate(
                 request_id=job.request_id,
@@ -225,14 +226,14 @@ class _Watch:
                 raw_status=job.status,
                 provider=job.provider,
                 images=self.jobs.images_of(job),
-                error=job.error,
+                error=error,
                 seed=job.seed,
             )
         )
         if step is Step.COMPLETE:
             feed.resolve(self.jobs.result_of(job, self.prompt, feed.handle.provider))
         elif step is Step.FAIL:
-            feed.reject(JobFailed(job.request_id, job.error))
+            feed.reject(JobFailed(job.request_id, error))
         elif step is Step.GIVE_UP:
             feed.reject(UnexpectedStatusError(job.request_id, job.status))
         return feed.done

@@ -11,7 +11,7 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
 import attrs
 
@@ -72,9 +72,24 @@ class HttpResponse:
     url: str = ""
 
 
+def parse_url(url: str) -> SplitResult | None:
+    """``url`` split into parts, or None when it cannot be (a bad port, a broken IPv6 literal)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError:
+        return None
+    return parts
+
+
 def origin_of(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with default ports filled in: the unit of trust for the API key."""
-    parts = urlsplit(url)
+    """(scheme, host, port) with default ports filled in: the unit of trust for the API key.
+
+    An unparseable URL has no origin (``("", "", None)``), so it is never the API's.
+    """
+    parts = parse_url(url)
+    if parts is None:
+        return "", "", None
     scheme = parts.scheme.lower()
     port = parts.port or {"http": 80, "https": 443}.get(scheme)
     return scheme, (parts.hostname or "").lower(), port
@@ -190,9 +205,15 @@ def redirect_for(
     location = response.headers.get("Location")
     if response.status not in _REDIRECTS or not location:
         return None
-    target = urljoin(request.url, location)
-    if urlsplit(target).scheme not in ("http", "https"):
-        raise MalformedResponseError(f"refusing redirect to non-http URL {target!r}")
+    try:
+        target = urljoin(request.url, location)
+    except ValueError:
+        target = location
+    parts = parse_url(target)
+    if parts is None or parts.username is not None or parts.password is not None:
+        raise MalformedResponseError(f"refusing redirect to a malformed URL {target[:200]!r}")
+    if parts.scheme not in ("http", "https"):
+        raise MalformedResponseError(f"refusing redirect to non-http URL {target[:200]!r}")
     headers = dict(request.headers)
     if not api.is_own_origin(target):
         headers.pop("Authorization", None)
@@ -206,7 +227,7 @@ def redirect_for(
 def _decode_json(response: HttpResponse, api: ApiEndpoint, what: str) -> Any:
     try:
         return json.loads(response.body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, a 5,000-digit int, 100k deep
         snippet = api.redact(_snippet(response.body))
         raise MalformedResponseError(
             f"{what}: expected JSON, got {_content_type(response)} "
@@ -265,7 +286,7 @@ def _error_details(body: bytes) -> tuple[str | None, str | None, str | None]:
     """(message, code, field) from ``{"error": ...}`` bodies; Nones when the body is not that."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         return None, None, None
     if not isinstance(data, dict):
         return None, None, None

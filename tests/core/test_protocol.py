@@ -272,9 +272,6 @@ def test_is_own_origin(url: str, own: bool) -> None:
     assert API.is_own_origin(url) is own
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: is_own_origin raises ValueError on a URL with a malformed port"
-)
 def test_is_own_origin_of_a_malformed_url_is_false() -> None:
     assert API.is_own_origin("https://cdn.example.com:99999/x.png") is False
 
@@ -487,18 +484,12 @@ def test_a_job_for_another_request_id_is_refused() -> None:
     assert job.request_id == "imgreq_other"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: deeply nested JSON escapes _decode_json as RecursionError"
-)
 @pytest.mark.parametrize("decipher", ["job", "providers", "error"])
 def test_deeply_nested_json_is_malformed(decipher: str) -> None:
     body = b"[" * 100_000 + b"]" * 100_000
     assert_only_radient_errors(decipher, response(200 if decipher != "error" else 500, body))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: an integer over 4300 digits escapes json.loads as a bare ValueError"
-)
 @pytest.mark.parametrize("decipher", ["job", "providers", "error"])
 def test_huge_json_integers_are_malformed(decipher: str) -> None:
     body = b'{"request_id": "x", "status": "COMPLETED", "seed": ' + b"9" * 5000 + b"}"
@@ -808,9 +799,6 @@ def test_redirect_location_is_read_case_insensitively() -> None:
     assert follow.url == "https://api.example.com/v1/x"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: a Location with a bad port or IPv6 literal raises a bare ValueError"
-)
 @pytest.mark.parametrize(
     "location", ["https://evil.example:99999/", "https://evil.example:port/", "https://[::1/"]
 )

@@ -204,11 +204,6 @@ async def test_an_echoed_key_is_redacted_from_error_text(hostile: Any) -> None:
     assert all(server.seen[0].authorization == f"Bearer {KEY}" for _ in server.seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a job's FAILED reason is not redacted: a server echoing the key into 'error' "
-    "puts it in str(JobFailed) and JobUpdate.error",
-)
 async def test_an_echoed_key_is_redacted_from_a_failed_job(hostile: Any) -> None:
     async def failed(request: web.Request) -> web.Response:
         said = request.headers.get("Authorization", "")

@@ -511,11 +511,6 @@ UNPARSABLE = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _decode_json/_error_details let RecursionError and ValueError (int digit limit) "
-    "of json.loads escape raw",
-)
 @pytest.mark.parametrize("status", [200, 500])
 @pytest.mark.parametrize("body", UNPARSABLE)
 async def test_json_the_parser_cannot_take_is_a_typed_error(
@@ -600,10 +595,6 @@ REDIRECT_TARGETS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: redirect_for/origin_of let urlsplit's ValueError (bad port, IPv6) escape raw",
-)
 @pytest.mark.parametrize("location", REDIRECT_TARGETS)
 async def test_a_redirect_to_a_malformed_url_is_a_typed_error(hostile: Any, location: str) -> None:
     server = await hostile({"GET /v1/images/providers": redirect(location)})
@@ -715,9 +706,6 @@ async def test_broken_data_uri_images_are_download_errors(
     assert files_in(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: decode_data_url accepts any MIME type; text/html is saved as .png"
-)
 @pytest.mark.parametrize(
     "url",
     [
@@ -808,11 +796,6 @@ BAD_IMAGE_HOSTS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Downloader._request_for -> origin_of raises a raw ValueError for a malformed "
-    "image URL (an ExceptionGroup from download())",
-)
 @pytest.mark.parametrize("url", BAD_IMAGE_HOSTS)
 async def test_a_malformed_image_url_is_a_download_error(
     hostile: Any, tmp_path: Path, url: str
@@ -824,11 +807,6 @@ async def test_a_malformed_image_url_is_a_download_error(
         check_error(await raised(result.download(tmp_path)), ra.DownloadError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: one malformed image URL in a batch raises ValueError inside the session's task "
-    "group: map() and the session exit raise an ExceptionGroup and every other item is lost",
-)
 async def test_one_hostile_image_url_cannot_take_a_batch_down(hostile: Any, tmp_path: Path) -> None:
     count = 0
 
