@@ -23,7 +23,8 @@ Fixtures:
     conftest) to change latency, faults, limits.
 ``radient_session``
     An open ``radient_async.Session`` pointed at ``radient_server`` with quick polling. An async
-    fixture: it runs under anyio's pytest plugin (``@pytest.mark.anyio``) and under pytest-asyncio.
+    fixture for anyio's pytest plugin (``@pytest.mark.anyio``); under pytest-asyncio's strict mode
+    write your own ``@pytest_asyncio.fixture`` (docs/testing.md), which a session now supports.
 
 Without pytest, use the server directly::
 
