@@ -140,13 +140,17 @@ class Session:
         """
         if self._state is not _State.NEW:
             raise SessionClosedError("a Session can be opened only once; create a new one")
-        await self._transport.open()
-        ready, self._stop = anyio.Event(), anyio.Event()
-        self._host = asyncio.get_running_loop().create_task(
-            self._run_group(ready, self._stop), name=f"radient-session {self._api.base_url}"
-        )
-        await ready.wait()
-        self._state = _State.OPEN
+        self._state = _State.OPEN  # from here on, aclose() undoes whatever was opened
+        try:
+            await self._transport.open()
+            ready, self._stop = anyio.Event(), anyio.Event()
+            self._host = asyncio.get_running_loop().create_task(
+                self._run_group(ready, self._stop), name=f"radient-session {self._api.base_url}"
+            )
+            await ready.wait()
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def _run_group(self, ready: anyio.Event, stop: anyio.Event) -> None:
