@@ -33,6 +33,7 @@ from ._config import Limits
 from ._errors import JobFailed, NotFoundError, RadientError, SessionClosedError, ValidationError
 from ._manifest import Manifest, ManifestEntry, ManifestMismatchError, request_fingerprint
 from ._models import GenerationRequest, GenerationResult
+from ._paths import check_output_folder
 from ._progress import ProgressSink, ProgressSpec, make_progress
 
 if TYPE_CHECKING:
@@ -360,6 +361,8 @@ async def run_batch(
 ) -> AsyncIterator[BatchOutcome]:
     """The body of ``Session.map``: an async generator of outcomes."""
     limit = _check_concurrency(concurrency, limits.jobs)
+    if download_to is not None:
+        await anyio.to_thread.run_sync(check_output_folder, os.fspath(download_to))
     book = await Manifest.open(manifest) if manifest is not None else None
     sink = make_progress(progress, _length_of(items))
     send, receive = anyio.create_memory_object_stream[BatchOutcome](0)

@@ -25,7 +25,7 @@ from ._calls import Calls
 from ._config import Limits, Timeouts
 from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientError
 from ._http import StreamedResponse
-from ._models import Image
+from ._models import Image, extension_for
 from ._paths import commit_file, discard_file, open_temp_beside
 from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, parse_url
 from ._sources import sniff_image_type
@@ -35,6 +35,7 @@ __all__ = ["Downloader", "decode_data_url"]
 _log = logging.getLogger("radient_async")
 _SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
 _FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
+_MAGIC_BYTES = 12  # enough of a body to tell PNG, JPEG, GIF and WebP apart
 T = TypeVar("T")
 
 
@@ -70,6 +71,19 @@ class _Sink:
         self.handle: BinaryIO | None = None
         self.flush_at = _FLUSH_BYTES
         self.body: bytes | None = None  # a body read in one piece, kept without copying
+        self.sniffed = False
+
+    def sniff(self, url: str) -> None:
+        """Refuse a body that is not an image; name the file by the type its bytes show."""
+        mime = sniff_image_type(self.buffer[:12])
+        if mime is None:
+            raise DownloadError(
+                f"not a PNG, JPEG, GIF or WebP image: {bytes(self.buffer[:16])!r}", url=url
+            )
+        self.sniffed = True
+        if self.destination is not None:
+            path, name = self.destination
+            self.destination = (path, os.path.splitext(name)[0] + extension_for(mime))
 
     @property
     def to_disk(self) -> bool:
@@ -145,9 +159,9 @@ class Downloader:
 
         async def one(position: int, image: Image) -> None:
             try:
-                paths[position] = await self.save(
-                    image, os.path.join(directory, image.filename), overwrite=overwrite
-                )
+                # Into the folder, named by the type the bytes show (image.filename is a guess).
+                folder = os.path.join(directory, "")
+                paths[position] = await self.save(image, folder, overwrite=overwrite)
             except RadientError as exc:  # first failure wins; the others are cancelled
                 errors.append(exc)
                 group.cancel_scope.cancel()
@@ -216,6 +230,8 @@ class Downloader:
             raise IntegrityError(
                 f"received {sink.received} of {expected} bytes (transfer cut short)", url=url
             )
+        if not sink.sniffed:
+            sink.sniff(url)  # a body shorter than the longest magic number
 
     async def _take(self, chunk: bytes, sink: _Sink, limit: int, url: str) -> None:
         """Add one chunk to the sink, enforcing the size cap and spilling large bodies to disk."""
@@ -223,6 +239,8 @@ class Downloader:
         sink.received += len(chunk)
         if sink.received > limit:
             raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
+        if not sink.sniffed and sink.received >= _MAGIC_BYTES:
+            sink.sniff(url)  # before the first byte can reach the disk
         if sink.to_disk and len(sink.buffer) >= sink.flush_at:
             await _in_thread(sink.spill)
 
@@ -238,8 +256,7 @@ class Downloader:
         sink = _Sink(destination)
         sink.buffer += decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
         sink.received = len(sink.buffer)
-        if sniff_image_type(sink.buffer) is None:
-            raise DownloadError("data: URL is not a PNG, JPEG, GIF or WebP image", url=image.url)
+        sink.sniff(image.url[:40])
         if sink.to_disk:
             try:
                 await _in_thread(lambda: sink.commit(overwrite, self._fsync))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import math
-import mimetypes
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -226,6 +225,11 @@ _EXTENSIONS = MappingProxyType(
 )
 
 
+def extension_for(mime: str) -> str:
+    """The extension for an image type we know (``.png``/``.jpg``/``.webp``/``.gif``), else .png."""
+    return _EXTENSIONS.get(mime, ".png")
+
+
 @attrs.frozen(kw_only=True)
 class Image:
     """One generated image: where it is, its size and type, and how to fetch it."""
@@ -240,9 +244,11 @@ class Image:
 
     @property
     def extension(self) -> str:
-        """The file extension for ``content_type`` (``.png`` when unknown)."""
-        mime = (self.content_type or "").split(";")[0].strip().lower()
-        return _EXTENSIONS.get(mime) or mimetypes.guess_extension(mime or "image/png") or ".png"
+        """The file extension for ``content_type`` if it is an image type we know, else ``.png``.
+
+        Only a guess before the download: a saved file is named by the type its bytes show.
+        """
+        return extension_for((self.content_type or "").split(";")[0].strip().lower())
 
     @property
     def filename(self) -> str:

@@ -12,7 +12,15 @@ import re
 import secrets
 from typing import BinaryIO
 
-__all__ = ["commit_file", "discard_file", "open_temp_beside", "safe_filename"]
+from ._errors import ValidationError
+
+__all__ = [
+    "check_output_folder",
+    "commit_file",
+    "discard_file",
+    "open_temp_beside",
+    "safe_filename",
+]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 TEMP_SUFFIX = ".part"
@@ -26,6 +34,25 @@ def safe_filename(request_id: str, index: int, extension: str) -> str:
     stem = _UNSAFE.sub("_", request_id).strip("._") or "image"
     ext = extension if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", extension) else ".bin"
     return f"{stem[:120]}_{int(index)}{ext}"
+
+
+def check_output_folder(path: str, field: str = "download_to") -> None:
+    """Make sure ``path`` is, or can be made, a folder we may write in (blocking: a thread).
+
+    Checked before anything is submitted, so a bad folder never costs a paid generation.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise ValidationError(field, f"{path} exists and is not a folder") from None
+    except NotADirectoryError:
+        raise ValidationError(field, f"{path} is inside something that is not a folder") from None
+    except OSError as exc:
+        raise ValidationError(field, f"cannot create {path}: {exc.strerror or exc}") from None
+    if not os.path.isdir(path):
+        raise ValidationError(field, f"{path} is not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValidationError(field, f"cannot write in {path}")
 
 
 def open_temp_beside(target: str) -> tuple[str, BinaryIO]:

@@ -18,6 +18,7 @@ import anyio.to_thread
 import click
 
 from radient_async._models import IMAGE_SIZES, GenerationResult, ImageSize, JobUpdate
+from radient_async._paths import check_output_folder
 
 from ._batch import BatchJob, Tally, load_items, make_display
 from ._gallery import write_gallery
@@ -139,6 +140,7 @@ async def _generate(
     session: Session, runner: Runner, prompt: str, output: str, fields: Mapping[str, Any]
 ) -> tuple[GenerationResult, list[str]]:
     """Submit, follow the job's status changes on stderr, then download into ``output``."""
+    await anyio.to_thread.run_sync(check_output_folder, output, "--output")  # before paying
     status = _StatusLine()
     try:
         job = await session.submit(prompt, **fields)
