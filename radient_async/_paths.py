@@ -7,6 +7,7 @@ downloader calls them through ``anyio.to_thread``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -87,7 +88,7 @@ def commit_file(
         os.link(temp, target)
     except FileExistsError:
         os.unlink(temp)
-        raise
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target) from None
     except OSError:  # no hard links on this filesystem: check, then rename
         if os.path.exists(target):
             os.unlink(temp)

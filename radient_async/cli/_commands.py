@@ -333,15 +333,19 @@ def status(request_id: str, provider: str | None, **options: Any) -> None:
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("request_id")
 @click.option("--provider", help="The provider the job was submitted to.")
+@click.option("--overwrite", is_flag=True, help="Replace files saved by an earlier download.")
 @OUTPUT
 @connection_options
-def download(request_id: str, provider: str | None, output: str, **options: Any) -> None:
+def download(
+    request_id: str, provider: str | None, overwrite: bool, output: str, **options: Any
+) -> None:
     """Wait for job REQUEST_ID to finish and save its images; prints the saved paths."""
     runner = Runner(settings_for(options))
 
     async def work(session: Session) -> list[str]:
+        await anyio.to_thread.run_sync(check_output_folder, output, "--output")
         result = await session.job(request_id, provider)
-        return await result.download(output)
+        return await result.download(output, overwrite=overwrite)
 
     paths = runner.run(work)
     if runner.settings.as_json:

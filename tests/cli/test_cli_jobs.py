@@ -90,3 +90,34 @@ async def test_unknown_jobs_exit_4(server: LocalServer, tmp_path: Path) -> None:
         assert (code, stdout) == (4, "")
         assert stderr.startswith("error: ")
         assert unknown in stderr
+
+
+async def test_a_second_download_names_the_file_and_overwrite_replaces_it(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    code, stdout, _ = await invoke(
+        server, "--json", "generate", "twice", "--size", "16x16", "-o", str(tmp_path / "a")
+    )
+    assert code == 0
+    request_id = json.loads(stdout)["request_id"]
+    out = tmp_path / "b"
+    assert (await invoke(server, "download", request_id, "-o", str(out)))[0] == 0
+    code, _, stderr = await invoke(server, "download", request_id, "-o", str(out))
+    assert code != 0
+    assert f"{out / request_id}_0.png already exists" in stderr  # the file, not a temp file
+    assert ".part" not in stderr
+    code, stdout, _ = await invoke(server, "download", request_id, "--overwrite", "-o", str(out))
+    assert code == 0
+    assert stdout == f"{out / request_id}_0.png\n"
+    assert sorted(p.name for p in out.iterdir()) == [f"{request_id}_0.png"]
+
+
+async def test_download_into_something_that_is_not_a_folder_is_refused(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    code, _, stderr = await invoke(server, "download", "imgreq_x", "-o", str(blocker / "sub"))
+    assert code == 2
+    assert stderr.startswith("error: ")
+    assert "--output" in stderr
