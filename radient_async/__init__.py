@@ -36,6 +36,7 @@ from ._errors import (
     ValidationError,
 )
 from ._jobs import JobHandle
+from ._keys import derive_idempotency_key, request_fingerprint
 from ._models import (
     IMAGE_SIZES,
     GenerationRequest,
@@ -92,5 +93,7 @@ __all__ = [
     "UnexpectedStatusError",
     "ValidationError",
     "__version__",
+    "derive_idempotency_key",
     "gallery_html",
+    "request_fingerprint",
 ]

@@ -31,7 +31,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._config import Limits
 from ._errors import JobFailed, NotFoundError, RadientError, SessionClosedError, ValidationError
-from ._manifest import Manifest, ManifestEntry, ManifestMismatchError, request_fingerprint
+from ._keys import check_idempotency_key, request_fingerprint
+from ._manifest import Manifest, ManifestEntry, ManifestMismatchError
 from ._models import GenerationRequest, GenerationResult
 from ._paths import check_output_folder
 from ._progress import ProgressSink, ProgressSpec, make_progress
@@ -94,6 +95,7 @@ def to_request(item: BatchItem, defaults: Mapping[str, Any]) -> GenerationReques
         return GenerationRequest(prompt=item, **defaults)
     if isinstance(item, Mapping):
         fields = {**defaults, **item}
+        fields.pop("idempotency_key", None)  # the item's own key: see item_idempotency_key
         if "source" in fields:
             raise ValidationError("source", "batch items take source_url (a URL or data: URI)")
         known = {a.name for a in attrs.fields(GenerationRequest)}
@@ -103,6 +105,13 @@ def to_request(item: BatchItem, defaults: Mapping[str, Any]) -> GenerationReques
             named["extra"] = {**dict(named.get("extra") or {}), **extra}
         return GenerationRequest(**named)
     raise ValidationError("items", f"each item must be a prompt, request or mapping, not {item!r}")
+
+
+def item_idempotency_key(item: BatchItem) -> str | None:
+    """The ``idempotency_key`` a mapping item carries for its submit, checked; else None."""
+    if isinstance(item, Mapping) and item.get("idempotency_key") is not None:
+        return check_idempotency_key(item["idempotency_key"])
+    return None
 
 
 async def _enumerate(
@@ -277,7 +286,9 @@ class _Run:
             handle = self.jobs.attach(entry.request_id, entry.provider)
         else:
             index, fingerprint = state.index, state.fingerprint
-            key = self.manifest.idempotency_key(index, fingerprint) if self.manifest else None
+            key = item_idempotency_key(state.item)
+            if key is None and self.manifest:
+                key = self.manifest.idempotency_key(index, fingerprint)
             handle = await self.jobs.submit(request, idempotency_key=key)
             if self.manifest:
                 await self.manifest.record(

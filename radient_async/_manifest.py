@@ -10,7 +10,6 @@ fsync; a torn last line (a crash mid-write) is dropped on open.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -20,11 +19,10 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._convert import request_to_wire
 from ._errors import ValidationError
-from ._models import GenerationRequest
+from ._keys import derive_idempotency_key
 
-__all__ = ["Manifest", "ManifestEntry", "ManifestMismatchError", "request_fingerprint"]
+__all__ = ["Manifest", "ManifestEntry", "ManifestMismatchError"]
 
 _FORMAT = "radient-batch-manifest/1"
 
@@ -34,12 +32,6 @@ class ManifestMismatchError(ValidationError):
 
     def __init__(self, message: str) -> None:
         super().__init__("manifest", message)
-
-
-def request_fingerprint(request: GenerationRequest) -> str:
-    """A stable digest of everything that is sent for ``request``."""
-    canonical = json.dumps(request_to_wire(request), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 @attrs.frozen
@@ -166,8 +158,7 @@ class Manifest:
     def idempotency_key(self, index: int, fingerprint: str) -> str:
         """The same key for the same item and attempt, across runs of this batch."""
         attempt = self._failures.get(index, 0)
-        seed = f"{self.batch_id}:{index}:{fingerprint}:{attempt}"
-        return hashlib.sha256(seed.encode()).hexdigest()[:32]
+        return derive_idempotency_key(self.batch_id, index, fingerprint, attempt)
 
     async def record(self, entry: ManifestEntry) -> None:
         """Append ``entry`` and return once it is on disk (group commit with other writers)."""

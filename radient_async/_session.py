@@ -26,6 +26,7 @@ from ._downloads import Downloader
 from ._errors import ConfigurationError, SessionClosedError, ValidationError
 from ._http import Transport
 from ._jobs import JobHandle
+from ._keys import check_idempotency_key
 from ._models import GenerationRequest, GenerationResult, ImageSize
 from ._poller import Jobs
 from ._polling import PollPolicy
@@ -236,15 +237,20 @@ class Session:
         seed: int | None = None,
         extra: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> JobHandle:
         """Submit one generation and return its ``JobHandle``; polling runs in the background.
 
         ``prompt`` may be a ``GenerationRequest`` built beforehand (then give no other fields).
         ``source`` (a path, bytes, file object, PIL image, URL or ``data:`` URI) makes it
         image-to-image. ``timeout`` overrides the poll policy's job deadline.
+        ``idempotency_key`` (default: a random one) makes the submit safe to repeat from any
+        process: the server answers a key it has seen with the job it already made for it.
         """
         self._check_open()
         deadline = _check_timeout(timeout, self._poll.timeout)
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         if isinstance(prompt, GenerationRequest):
             given = [
                 name
@@ -282,7 +288,7 @@ class Session:
                 seed=seed,
                 extra=extra or {},
             )
-        return await self._jobs.submit(request, timeout=deadline)
+        return await self._jobs.submit(request, timeout=deadline, idempotency_key=idempotency_key)
 
     async def generate(self, prompt: str | GenerationRequest, **fields: Any) -> GenerationResult:
         """Submit and wait: ``submit(...)`` then ``await`` the handle."""

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from radient_async import ImageSize
 from radient_async._batch import to_request
-from radient_async._manifest import Manifest, ManifestEntry, request_fingerprint
+from radient_async._keys import request_fingerprint
+from radient_async._manifest import Manifest, ManifestEntry
 from radient_async.cli import cli
 from radient_async.cli._batch import Tally, _Lines
 from radient_async.server import LocalServer, ServerConfig, ThreadedServer
