@@ -175,6 +175,7 @@ class Calls:
         response = await self._transport.send(
             hop, max_bytes=self._limits.max_response_bytes, timeout=timeout
         )
+        response = self._api.scrub(response)
         if _log.isEnabledFor(logging.DEBUG):
             elapsed = (self.clock.now() - started) * 1000
             _log.debug("%s %s -> %d in %.1f ms", hop.method, hop.url, response.status, elapsed)

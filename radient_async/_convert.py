@@ -6,10 +6,12 @@ would mislead us (a number where a string belongs is an error, not silently ``st
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import attrs
 import cattrs
+import cattrs.cols
 from cattrs.errors import ClassValidationError, IterableValidationError
 
 from ._errors import MalformedResponseError
@@ -70,9 +72,26 @@ def _error_text(value: Any, _: type) -> str | None:
     return str(value)
 
 
+def _is_list(cls: Any) -> bool:
+    return typing.get_origin(cls) is list
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=False)
     converter.register_structure_hook(str, _strict_str)
+
+    def strict_list_hook(cls: Any) -> Any:
+        # cattrs iterates any iterable: a string would become its characters, a dict its keys.
+        elements = cattrs.cols.list_structure_factory(cls, converter)
+
+        def strict_list(value: Any, _: type) -> Any:
+            if not isinstance(value, list):
+                raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+            return elements(value, cls)
+
+        return strict_list
+
+    converter.register_structure_hook_factory(_is_list, strict_list_hook)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook_func(
         lambda t: t is WireJob,

@@ -31,6 +31,8 @@ server's error text, request ids and URLs (never from headers).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -66,6 +68,19 @@ class RadientError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take richer constructor arguments than ``args`` holds: rebuild from state
+        # instead, so errors cross process boundaries (multiprocessing, Ray) and copy cleanly.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[RadientError], args: tuple[Any, ...], state: dict[str, Any]) -> RadientError:
+    """Unpickle a ``RadientError`` without calling its ``__init__``."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ValidationError(RadientError, ValueError):

@@ -96,7 +96,12 @@ def _check_int_range(field: str, value: object, low: int, high: int) -> None:
 def _check_number(field: str, value: object, low: float, high: float, *, open_low: bool) -> None:
     if not _is_number(value):
         raise ValidationError(field, f"must be a number, got {type(value).__name__}")
-    number = float(value)  # type: ignore[arg-type]
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond any float
+        raise ValidationError(
+            field, f"must be in range, got an integer of {len(str(value))} digits"
+        ) from None
     below = number <= low if open_low else number < low
     if math.isnan(number) or below or number > high:
         bound = "(" if open_low else "["
@@ -136,7 +141,39 @@ def _coerce_image_size(value: object) -> object:
 
 
 def _freeze_extra(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
+    """``extra`` as a read-only mapping, once it is known to be sendable as JSON."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            "extra", f"must be a mapping of field names, got {type(value).__name__}"
+        )
+    fields = dict(value)
+    _check_json("extra", fields)
+    return MappingProxyType(fields)
+
+
+def _check_json(path: str, value: object, depth: int = 0) -> None:
+    """Refuse what JSON cannot carry as given: non-str keys, NaN, bytes, objects, deep nesting."""
+    if depth > 32:
+        raise ValidationError("extra", f"{path} is nested too deeply to send")
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError("extra", f"{path} is {value}, which JSON cannot carry")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError("extra", f"keys in {path} must be strings, got {key!r}")
+            _check_json(f"{path}.{key}", item, depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json(f"{path}[{index}]", item, depth + 1)
+        return
+    raise ValidationError("extra", f"{path} is a {type(value).__name__}, which JSON cannot carry")
 
 
 @attrs.frozen(kw_only=True)

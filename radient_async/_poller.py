@@ -218,7 +218,7 @@ class _Watch:
         """Feed one observation to the handle; True once the handle has its outcome."""
         step = self.machine.observe(job.status)
         feed: JobFeed = self.feed
-        error = self.jobs._api.redact(job.error) if job.error else job.error  # a server may echo it
+        error = job.error  # already scrubbed of the key, as is every API answer (Calls)
         feed.observe(
             JobUpdate(
                 request_id=job.request_id,

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 
 import attrs
+from multidict import CIMultiDict
 
 from ._convert import WireJob, WireProviders, request_to_wire, structure
 from ._errors import (
@@ -36,6 +37,7 @@ __all__ = [
     "ApiEndpoint",
     "HttpRequest",
     "HttpResponse",
+    "Secret",
     "build_generate",
     "build_providers",
     "build_status",
@@ -50,6 +52,19 @@ __all__ = [
 USER_AGENT = f"radient-async/{__version__}"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SNIPPET = 300
+
+
+class Secret(str):
+    """A string whose ``repr`` hides it: the API key and its header travel as this.
+
+    Reprs are what tracebacks with locals, debuggers and error reprs (aiohttp's ``RequestInfo``
+    included) print; the transport writes the real value, which ``str()`` and formatting give.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
 
 
 @attrs.frozen
@@ -110,7 +125,7 @@ class ApiEndpoint:
     """Where the API lives and how to authenticate: the pure half of a session's configuration."""
 
     base_url: str
-    _api_key: str = attrs.field(repr=False, alias="api_key")
+    _api_key: str = attrs.field(repr=False, alias="api_key", converter=Secret)
     origin: tuple[str, str, int | None] = attrs.field(init=False, repr=False)
     _prefix: str = attrs.field(init=False, repr=False)
     _headers: Mapping[str, str] = attrs.field(init=False, repr=False)
@@ -118,9 +133,13 @@ class ApiEndpoint:
     @classmethod
     def create(cls, base_url: str, api_key: str, *, allow_insecure_http: bool) -> ApiEndpoint:
         """Check the base URL and the key, refusing to send a key over plain http off loopback."""
+        if isinstance(api_key, str):
+            api_key = Secret(api_key)  # this frame's locals show up in tracebacks too
         if not isinstance(base_url, str):
             raise ConfigurationError(f"base_url must be a string, got {type(base_url).__name__}")
-        parts = urlsplit(base_url.strip())
+        parts = parse_url(base_url.strip())
+        if parts is None:
+            raise ConfigurationError(f"base_url has a malformed host or port: {base_url!r}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
         if parts.username or parts.password or parts.query or parts.fragment:
@@ -143,7 +162,7 @@ class ApiEndpoint:
         parts = urlsplit(self.base_url)
         object.__setattr__(self, "_prefix", f"{parts.scheme}://{parts.netloc}/")
         headers = {
-            "Authorization": f"Bearer {self._api_key}",
+            "Authorization": Secret(f"Bearer {self._api_key}"),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
@@ -164,6 +183,25 @@ class ApiEndpoint:
         """
         key = self._api_key
         return text.replace(key, "***") if len(key) >= 6 and key in text else text
+
+    def scrub(self, response: HttpResponse) -> HttpResponse:
+        """``response`` with the key cut out of its body and headers, should a server echo it.
+
+        Applied to every API answer before anything reads it, so no id, status, URL, message or
+        field built from the answer can carry the key on into errors, reprs, logs or manifests.
+        """
+        key = self._api_key
+        if len(key) < 6:
+            return response
+        raw = key.encode()
+        echoed = raw in response.body
+        if not echoed and not any(key in value for value in response.headers.values()):
+            return response
+        headers = CIMultiDict(
+            (name, value.replace(key, "***")) for name, value in response.headers.items()
+        )
+        body = response.body.replace(raw, b"***") if echoed else response.body
+        return HttpResponse(response.status, headers, body, response.url)
 
     def is_own_origin(self, url: str) -> bool:
         """True when ``url`` is on the API's origin, so it may receive the key."""
@@ -228,7 +266,7 @@ def _decode_json(response: HttpResponse, api: ApiEndpoint, what: str) -> Any:
     try:
         return json.loads(response.body)
     except (ValueError, RecursionError):  # bad JSON, bad UTF-8, a 5,000-digit int, 100k deep
-        snippet = api.redact(_snippet(response.body))
+        snippet = _snippet(api.scrub(response).body)
         raise MalformedResponseError(
             f"{what}: expected JSON, got {_content_type(response)} "
             f"(HTTP {response.status}): {snippet!r}",
@@ -262,9 +300,10 @@ def error_for_response(
     response: HttpResponse, api: ApiEndpoint, *, request_id: str | None = None
 ) -> APIError:
     """The typed error for a 4xx/5xx response, with the server's message when it gave one."""
-    snippet = api.redact(_snippet(response.body))
+    response = api.scrub(response)  # before the body is cut: a key across the cut must not leak
+    snippet = _snippet(response.body)
     message, code, field = _error_details(response.body)
-    message = api.redact(message) if message else f"{_content_type(response)} body: {snippet!r}"
+    message = message or f"{_content_type(response)} body: {snippet!r}"
     status = response.status
     cls = _ERROR_TYPES.get(status) or (ServerError if status >= 500 else BadRequestError)
     text = f"HTTP {status}: {message}"

@@ -65,7 +65,8 @@ class RetryPolicy:
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> float:
     """The wait before retry number ``attempt`` (1-based) when the server gave no hint."""
-    base = min(policy.max_backoff, policy.initial_backoff * 2.0 ** max(0, attempt - 1))
+    doublings = min(max(0, attempt - 1), 1000)  # past ~60 the cap has long been reached
+    base = min(policy.max_backoff, policy.initial_backoff * 2.0**doublings)
     jitter = min(1.0, policy.jitter)
     factor = 1.0 - jitter * (rng or random).random()
     return base * factor
@@ -135,7 +136,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None or when.tzinfo is None:
         return None

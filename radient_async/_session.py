@@ -31,7 +31,7 @@ from ._models import GenerationRequest, GenerationResult, ImageSize
 from ._poller import Jobs
 from ._polling import PollPolicy
 from ._progress import ProgressSpec
-from ._protocol import ApiEndpoint, build_providers, decipher_providers
+from ._protocol import ApiEndpoint, Secret, build_providers, decipher_providers
 from ._retry import RetryPolicy
 from ._slots import Slots
 from ._sources import SourceInput, resolve_source
@@ -75,6 +75,8 @@ class Session:
         random: _random.Random | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("RADIENT_API_KEY")
+        if isinstance(key, str):  # keep the key out of this frame's locals in tracebacks
+            key = api_key = Secret(key)
         url = base_url if base_url is not None else os.environ.get("RADIENT_BASE_URL")
         if not key:
             raise ConfigurationError(

@@ -156,9 +156,6 @@ def test_non_objects_are_refused_up_front(data: Any, kind: str) -> None:
         structure(data, WireJob, what="job")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: a string or object where a list belongs is iterated, not refused"
-)
 @pytest.mark.parametrize(
     ("data", "cls"),
     [

@@ -215,10 +215,6 @@ def test_errors_with_message_only_constructors_survive_pickling(error: ra.Radien
     round_trip(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: errors whose __init__ takes more than the message cannot be unpickled or copied",
-)
 @pytest.mark.parametrize(
     "error",
     [

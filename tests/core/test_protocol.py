@@ -234,10 +234,6 @@ def test_a_base_url_that_is_not_a_string_is_refused() -> None:
         protocol.ApiEndpoint.create(b"https://api.example.com", KEY, allow_insecure_http=False)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a malformed port or IPv6 literal escapes create() as a bare ValueError",
-)
 @pytest.mark.parametrize(
     "url",
     ["https://api.example.com:abc/v1", "https://api.example.com:99999/v1", "https://[::1/v1"],
@@ -412,10 +408,6 @@ def test_wrong_types_are_malformed_responses(body: Any, match: str) -> None:
         protocol.decipher_job(response(200, body), API)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cattrs iterates any iterable as a list, so '' or {} is accepted as no images",
-)
 @pytest.mark.parametrize("images", ["", {}])
 def test_images_that_are_not_a_list_are_malformed(images: Any) -> None:
     body = {"request_id": "x", "status": "COMPLETED", "images": images}
@@ -529,9 +521,6 @@ def test_malformed_providers(body: Any) -> None:
         protocol.decipher_providers(response(200, body), API)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: a string where the providers list belongs is split into characters"
-)
 def test_providers_as_a_string_is_malformed() -> None:
     with pytest.raises(ra.MalformedResponseError):
         protocol.decipher_providers(response(200, {"providers": "default"}), API)
@@ -678,9 +667,6 @@ def test_the_key_echoed_in_a_plain_error_body_is_redacted() -> None:
     assert "Bearer ***" in error.body
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: the body is cut to 300 bytes before redaction, leaking a key prefix"
-)
 def test_a_key_straddling_the_snippet_cut_is_not_leaked() -> None:
     body = b"x" * 290 + KEY.encode() + b"y" * 50
     error = protocol.error_for_response(response(500, body, {}), API)
@@ -688,7 +674,6 @@ def test_a_key_straddling_the_snippet_cut_is_not_leaked() -> None:
     assert KEY[:10] not in str(error)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: code and field are taken from the body unredacted")
 def test_the_key_echoed_in_code_or_field_is_redacted() -> None:
     body = {"error": "bad", "code": f"bad_key_{KEY}", "field": KEY}
     error = protocol.error_for_response(response(401, body), API)

@@ -290,11 +290,6 @@ def test_no_key_anywhere_is_a_configuration_error(
         ra.Session(base_url=quiet.base_url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a base URL with a bad port or a broken IPv6 literal raises a raw ValueError from "
-    "urlsplit instead of ConfigurationError",
-)
 @pytest.mark.parametrize(
     "base_url", ["http://127.0.0.1:99999/v1", "http://127.0.0.1:port/v1", "http://[::1/v1"]
 )

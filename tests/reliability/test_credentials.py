@@ -7,9 +7,11 @@ plain http to a host that is not loopback unless the caller explicitly allows it
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import logging
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,13 @@ def texts_of(obj: object) -> list[str]:
 
 
 def leaks(texts: Iterable[str], *secrets: str) -> list[str]:
-    return [text[:200] for text in texts if any(secret in text for secret in secrets)]
+    """Each text that shows a secret, cut to the 200 characters before its first sighting."""
+    found = []
+    for text in texts:
+        where = min((text.find(s) for s in secrets if s in text), default=-1)
+        if where >= 0:
+            found.append(text[max(0, where - 200) : where + 10])
+    return found
 
 
 async def test_the_key_never_appears_in_logs_reprs_or_errors(
@@ -309,3 +317,84 @@ def test_configuration_errors_never_echo_the_key(monkeypatch: pytest.MonkeyPatch
     assert leaks(texts, KEY) == []
     assert KEY not in repr(ra.Session())
     assert json.dumps(texts)  # plain text throughout
+
+
+def chain_and_locals(error: BaseException) -> list[str]:
+    """What a crash report could show of ``error``: every linked error, and the locals of every
+    SDK frame its traceback passed through (the test's own frames hold the key by design)."""
+    texts = [text for obj in reachable([error]) for text in texts_of(obj)]
+    for linked in reachable([error]):
+        if not isinstance(linked, BaseException):
+            continue
+        for frame, _ in traceback.walk_tb(linked.__traceback__):
+            if "radient_async" in frame.f_code.co_filename:
+                texts += [f"{name} = {value!r}" for name, value in frame.f_locals.items()]
+    return texts
+
+
+async def test_a_garbage_status_line_does_not_leak_the_key_through_the_chain() -> None:
+    """aiohttp's parser error keeps the request it was answering; its repr must not show the key."""
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 2OO NOT A STATUS\r\nX: y\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with session_for(
+            f"http://127.0.0.1:{port}/v1", retry=ra.RetryPolicy(max_retries=0)
+        ) as session:
+            with pytest.raises(ra.RadientError) as caught:
+                await session.providers()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert leaks(chain_and_locals(caught.value), KEY) == []
+
+
+async def test_a_key_echoed_anywhere_in_a_job_is_redacted(hostile: Any, caplog: Any) -> None:
+    """Status, ids, image URLs, codes and fields that repeat the key back are all redacted."""
+    caplog.set_level(logging.DEBUG, logger="radient_async")
+
+    def said(request: web.Request) -> str:
+        return request.headers.get("Authorization", "").removeprefix("Bearer ")
+
+    async def submit(request: web.Request) -> web.Response:
+        return web.json_response({"request_id": "r1", "status": "PROCESSING"})
+
+    async def status(request: web.Request) -> web.Response:
+        key = said(request)
+        kind = request.query.get("request_id")
+        if kind == "r1":  # the wrong job's answer
+            return web.json_response({"request_id": f"r-{key}", "status": "PROCESSING"})
+        if kind == "r2":  # a status nobody knows
+            return web.json_response({"request_id": "r2", "status": f"WEIRD-{key}"})
+        if kind == "r3":  # an image URL that cannot be fetched
+            url = f"http://127.0.0.1:9/{key}.png"
+            return web.json_response(
+                {"request_id": "r3", "status": "COMPLETED", "images": [{"url": url}]}
+            )
+        body = {"error": f"no {key}", "code": f"bad_{key}", "field": key}
+        return web.json_response(body, status=400)
+
+    server = await hostile({"POST /v1/images/generate": submit, "GET /v1/images/status": status})
+    errors: list[BaseException] = []
+    updates: list[object] = []
+    async with session_for(server.base_url, retry=ra.RetryPolicy(max_retries=0)) as session:
+        for request_id in ("r1", "r2", "r3", "r4"):
+            handle = session.job(request_id, timeout=2)
+            try:
+                result = await handle
+                updates.append(result)
+                await result.images[0].read()
+            except ra.RadientError as exc:
+                errors.append(exc)
+            updates.append(handle.last_update)
+    assert len(errors) == 4
+    texts = [text for error in errors for text in chain_and_locals(error)]
+    texts += [repr(update) for update in updates]
+    texts += [logging.Formatter().format(record) for record in caplog.records]
+    assert leaks(texts, KEY) == []
