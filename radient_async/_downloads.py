@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -28,11 +27,10 @@ from ._http import StreamedResponse
 from ._models import Image, extension_for
 from ._paths import commit_file, discard_file, open_temp_beside
 from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, parse_url
-from ._sources import sniff_image_type
+from ._sources import TRAILER_BYTES, image_is_complete, sniff_image_type
 
 __all__ = ["Downloader", "decode_data_url"]
 
-_log = logging.getLogger("radient_async")
 _SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
 _FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
 _MAGIC_BYTES = 12  # enough of a body to tell PNG, JPEG, GIF and WebP apart
@@ -71,19 +69,30 @@ class _Sink:
         self.handle: BinaryIO | None = None
         self.flush_at = _FLUSH_BYTES
         self.body: bytes | None = None  # a body read in one piece, kept without copying
-        self.sniffed = False
+        self.mime: str | None = None  # the type the first bytes show, once sniffed
+        self.head = b""
+        self.tail = b""
+
+    @property
+    def sniffed(self) -> bool:
+        return self.mime is not None
 
     def sniff(self, url: str) -> None:
         """Refuse a body that is not an image; name the file by the type its bytes show."""
-        mime = sniff_image_type(self.buffer[:12])
+        mime = sniff_image_type(self.buffer[:_MAGIC_BYTES])
         if mime is None:
             raise DownloadError(
                 f"not a PNG, JPEG, GIF or WebP image: {bytes(self.buffer[:16])!r}", url=url
             )
-        self.sniffed = True
+        self.mime, self.head = mime, bytes(self.buffer[:_MAGIC_BYTES])
         if self.destination is not None:
             path, name = self.destination
             self.destination = (path, os.path.splitext(name)[0] + extension_for(mime))
+
+    def ends_whole(self) -> bool:
+        """Whether the body received ends as its sniffed format ends (no length was announced)."""
+        assert self.mime is not None
+        return image_is_complete(self.mime, self.head, self.tail, self.received)
 
     @property
     def to_disk(self) -> bool:
@@ -232,11 +241,18 @@ class Downloader:
             )
         if not sink.sniffed:
             sink.sniff(url)  # a body shorter than the longest magic number
+        if expected is None and not sink.ends_whole():
+            raise IntegrityError(
+                f"{sink.mime} of {sink.received} bytes ends before its format's end "
+                "(transfer cut short)",
+                url=url,
+            )
 
     async def _take(self, chunk: bytes, sink: _Sink, limit: int, url: str) -> None:
         """Add one chunk to the sink, enforcing the size cap and spilling large bodies to disk."""
         sink.buffer += chunk
         sink.received += len(chunk)
+        sink.tail = (sink.tail + chunk[-TRAILER_BYTES:])[-TRAILER_BYTES:]
         if sink.received > limit:
             raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
         if not sink.sniffed and sink.received >= _MAGIC_BYTES:

@@ -159,7 +159,7 @@ class Transport:
             yield StreamedResponse(
                 response.status,
                 response.headers,
-                response.content_length,
+                _decoded_length(response),
                 response=response,
                 request=request,
             )
@@ -170,11 +170,20 @@ class Transport:
             response.release()
 
 
+def _decoded_length(response: aiohttp.ClientResponse) -> int | None:
+    """The body's length once decoded, when known: ``Content-Length`` counts encoded bytes."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    return response.content_length if encoding in ("", "identity") else None
+
+
 async def _read_capped(
     response: aiohttp.ClientResponse, max_bytes: int, request: HttpRequest
 ) -> bytes:
-    """The body, or ``MalformedResponseError`` once it exceeds ``max_bytes``."""
-    length = response.content_length
+    """The decoded body, or ``MalformedResponseError`` once it exceeds ``max_bytes``.
+
+    The cap counts decoded bytes: a small gzip body may inflate a thousandfold.
+    """
+    length = _decoded_length(response)
     if length is not None:
         if length > max_bytes:
             raise MalformedResponseError(

@@ -24,9 +24,11 @@ from ._errors import ValidationError
 
 __all__ = [
     "DEFAULT_MAX_SOURCE_BYTES",
+    "TRAILER_BYTES",
     "ImageLike",
     "SourceInput",
     "encode_data_uri",
+    "image_is_complete",
     "resolve_source",
     "sniff_image_type",
     "validate_source_url",
@@ -72,6 +74,29 @@ def sniff_image_type(data: _Buffer) -> str | None:
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+TRAILER_BYTES = len(_PNG_END)  # the most of a body's end that completeness checks look at
+
+
+def image_is_complete(mime: str, head: bytes, tail: bytes, size: int) -> bool:
+    """Whether an image of type ``mime`` ends the way its format ends (a cut body does not).
+
+    ``head`` is the body's first 12 bytes, ``tail`` its last ``TRAILER_BYTES``, ``size`` its
+    length. PNG ends with its ``IEND`` chunk, JPEG with the EOI marker, GIF with its trailer byte;
+    a WebP's RIFF header states its length.
+    """
+    if mime == "image/png":
+        return tail.endswith(_PNG_END)
+    if mime == "image/jpeg":
+        return tail.rstrip(b"\x00").endswith(b"\xff\xd9")  # some encoders pad after EOI
+    if mime == "image/gif":
+        return tail.endswith(b"\x3b")
+    if mime == "image/webp":
+        riff = int.from_bytes(head[4:8], "little")
+        return size >= riff + 8
+    return True
 
 
 def _too_large(size: int, max_bytes: int) -> ValidationError:

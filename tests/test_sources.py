@@ -63,9 +63,11 @@ def rejects(match: str = "") -> Any:
 def test_public_names() -> None:
     assert set(_sources.__all__) == {
         "DEFAULT_MAX_SOURCE_BYTES",
+        "TRAILER_BYTES",
         "ImageLike",
         "SourceInput",
         "encode_data_uri",
+        "image_is_complete",
         "resolve_source",
         "sniff_image_type",
         "validate_source_url",

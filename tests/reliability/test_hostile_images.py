@@ -84,3 +84,72 @@ async def test_the_bytes_not_the_server_name_the_file_type(
     assert Path(path).suffix == suffix
     assert Path(path).read_bytes() == body
     assert [p.name for p in tmp_path.iterdir()] == [Path(path).name]
+
+
+def real_image(fmt: str) -> bytes:
+    """A small real image in ``fmt``, as an encoder writes it (trailer and all)."""
+    import io
+
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.effect_noise((48, 48), 60).convert("RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+async def streaming_server(hostile: Callable[..., Awaitable[Any]], body: bytes) -> Any:
+    """A server whose image has no Content-Length: chunked, then a clean end of stream."""
+
+    async def generate(request: web.Request) -> web.Response:
+        origin = f"{request.scheme}://{request.host}"
+        job = {
+            "request_id": "imgreq_cut",
+            "status": "COMPLETED",
+            "images": [{"url": f"{origin}/x"}],
+        }
+        return web.json_response(job)
+
+    async def image(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), 1000):
+            await response.write(body[start : start + 1000])
+        await response.write_eof()
+        return response
+
+    return await hostile({"POST /v1/images/generate": generate, "GET /x": image})
+
+
+FORMATS = ["PNG", "JPEG", "GIF", "WEBP"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_a_body_cut_short_without_a_length_is_detected_by_its_format(
+    hostile: Any, tmp_path: Path, fmt: str
+) -> None:
+    whole = real_image(fmt)
+    server = await streaming_server(hostile, whole[: len(whole) * 2 // 3])
+    retry = ra.RetryPolicy(max_retries=2, initial_backoff=0.01, max_backoff=0.01)
+    async with ra.Session(KEY, server.base_url, poll=POLL, retry=retry) as session:
+        result = await session.generate("x")
+        with pytest.raises(ra.IntegrityError, match="cut short"):
+            await result.download(tmp_path)
+        with pytest.raises(ra.IntegrityError, match="cut short"):
+            await result.images[0].read()
+    assert list(tmp_path.iterdir()) == []
+    # a cut transfer is worth retrying: each read tried three times, then gave up
+    assert [seen.path for seen in server.seen].count("/x") == 6
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_a_whole_body_without_a_length_is_saved(
+    hostile: Any, tmp_path: Path, fmt: str
+) -> None:
+    whole = real_image(fmt)
+    server = await streaming_server(hostile, whole)
+    async with ra.Session(KEY, server.base_url, poll=POLL) as session:
+        result = await session.generate("x")
+        [path] = await result.download(tmp_path)
+        assert await result.images[0].read() == whole
+    assert Path(path).read_bytes() == whole
