@@ -1,28 +1,35 @@
 """``radient batch``: items from a file, ``session.map`` with live progress, outcomes as they come.
 
 The input is read and every item checked before anything is submitted. Progress is counted by a
-small ``ProgressSink`` (submissions, bytes) plus the outcomes themselves, and shown as a live rich
-bar on a terminal or as a periodic line in logs. With a manifest, a rerun continues where the last
-run stopped; jobs the server no longer knows (expired, or started on an earlier ``--local`` server)
-are submitted again in a second pass.
+small ``ProgressSink`` (bytes), the items taken up and the outcomes themselves, and shown as a
+live rich bar on a terminal or as a periodic line in logs. On a terminal, saved paths and failures
+are printed above the bar by the bar's own console (whole, never cut by it). With a manifest, a
+rerun continues where the last run stopped; jobs the server no longer knows (expired, or started
+on an earlier ``--local`` server) are submitted again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import os
 import sys
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import anyio.to_thread
 import attrs
 
 from radient_async._batch import BatchOutcome, to_request
-from radient_async._errors import RadientError
+from radient_async._errors import DownloadError, RadientError
+from radient_async._models import Image
 
+from ._options import in_cli_terms, nearest_field, request_fields
 from ._run import EXIT_USAGE, STOP_AUTH, CliError, emit, note, stderr_console
+from ._saving import Existing, existing_file, save_result
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,6 +53,7 @@ def load_items(path: str, defaults: Mapping[str, Any]) -> list[BatchInput]:
         raise CliError(f"cannot read {path}: {exc}", EXIT_USAGE) from None
     as_jsonl = path.lower().endswith(".jsonl") or text.lstrip().startswith("{")
     items: list[BatchInput] = []
+    warned: set[str] = set()
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -55,10 +63,27 @@ def load_items(path: str, defaults: Mapping[str, Any]) -> list[BatchInput]:
             to_request(item, defaults)
         except RadientError as exc:
             raise CliError(f"{path} line {number}: {exc}", EXIT_USAGE) from None
+        if isinstance(item, dict):
+            _warn_unknown_keys(item, f"{path} line {number}", warned)
         items.append(item)
     if not items:
         raise CliError(f"{path} holds no prompts (one per line; # starts a comment)", EXIT_USAGE)
     return items
+
+
+def _warn_unknown_keys(item: Mapping[str, Any], where: str, warned: set[str]) -> None:
+    """One warning per unknown key (a typo, or a provider-specific field), naming the nearest."""
+    known = set(request_fields())
+    for key in item:
+        if key in known or key in warned:
+            continue
+        warned.add(key)
+        nearest = nearest_field(key)
+        guess = f" (did you mean {nearest!r}?)" if nearest else ""
+        note(
+            f"warning: {where}: unknown field {key!r}{guess}; it is sent to the API as a "
+            'provider-specific field (put those under "extra" to silence this)'
+        )
 
 
 def _json_item(line: str, path: str, number: int) -> dict[str, Any]:
@@ -82,21 +107,25 @@ def prompt_of(item: object) -> str:
 
 @attrs.define
 class Tally:
-    """What a batch has done so far, for the live display and the summary."""
+    """What a batch has done so far, for the live display and the summary.
+
+    ``running`` is the items taken up and not yet finished: never more than the concurrency, on
+    a resumed run too (where re-attached and resubmitted jobs would count twice as submissions).
+    """
 
     total: int
-    submitted: int = 0
-    settled: int = 0  # submitted items that have an outcome
+    taken: int = 0  # items the batch has taken from the input
     done: int = 0
     resumed: int = 0
     failed: int = 0
     images: int = 0
+    kept: int = 0  # files already there, kept by --skip-existing
     nbytes: int = 0
     started: float = attrs.field(factory=time.monotonic)
 
     @property
     def running(self) -> int:
-        return max(0, self.submitted - self.settled)
+        return max(0, self.taken - self.finished)
 
     @property
     def finished(self) -> int:
@@ -109,8 +138,6 @@ class Tally:
         return (self.finished - self.resumed) / elapsed if elapsed > 0 else 0.0
 
     def record(self, outcome: BatchOutcome) -> None:
-        if outcome.request_id is not None and not outcome.resumed:
-            self.settled += 1
         if outcome.ok:
             self.done += 1
             self.resumed += outcome.resumed
@@ -118,18 +145,30 @@ class Tally:
         else:
             self.failed += 1
 
-    def line(self) -> str:
-        return (
-            f"submitted {self.submitted} · running {self.running} · done {self.done} · "
-            f"failed {self.failed} · {self.images} images · {self.rate:.1f} jobs/s"
-        )
+    def parts(self) -> list[str]:
+        """The counts, most important first."""
+        parts = [f"{self.running} running", f"{self.done} done", f"{self.failed} failed"]
+        if self.resumed:
+            parts.append(f"{self.resumed} resumed")
+        return [*parts, f"{self.images} images", f"{self.rate:.1f} jobs/s"]
+
+    def line(self, width: int | None = None) -> str:
+        """The counts that fit in ``width`` characters (all of them without a width)."""
+        shown: list[str] = []
+        for part in self.parts():
+            if width is not None and len(" · ".join([*shown, part])) > width:
+                break
+            shown.append(part)
+        return " · ".join(shown)
 
     def summary(self, output: str) -> str:
         resumed = f" ({self.resumed} resumed)" if self.resumed else ""
+        kept = f", {self.kept} kept" if self.kept else ""
         elapsed = time.monotonic() - self.started
         return (
             f"done: {self.done} ok{resumed}, {self.failed} failed, {self.images} images in "
-            f"{output} ({_size(self.nbytes)} downloaded, {self.rate:.1f} jobs/s, {elapsed:.1f}s)"
+            f"{output}{kept} ({_size(self.nbytes)} downloaded, {self.rate:.1f} jobs/s, "
+            f"{elapsed:.1f}s)"
         )
 
 
@@ -141,10 +180,11 @@ def _size(nbytes: int) -> str:
 
 
 class Display(Protocol):
-    """Where batch progress and per-item messages are shown (stderr)."""
+    """Where batch progress and per-item messages are shown (stderr), and results (stdout)."""
 
     def refresh(self, tally: Tally) -> None: ...
     def message(self, text: str) -> None: ...
+    def result(self, line: str) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -156,6 +196,9 @@ class _Quiet:
 
     def message(self, text: str) -> None:
         note(text)
+
+    def result(self, line: str) -> None:
+        emit(line)
 
     def stop(self) -> None:
         pass
@@ -175,8 +218,18 @@ class _Lines(_Quiet):
             note(f"radient: {tally.finished}/{tally.total} · {tally.line()}")
 
 
+# The bar's width on a wide terminal, and on a narrow one (below _NARROW columns).
+_BAR, _SHORT_BAR, _NARROW = 30, 10, 90
+
+
 class _LiveBar:
-    """For a terminal: a live rich progress bar on stderr, messages printed above it."""
+    """For a terminal: a live rich progress bar on stderr, with lines printed above it.
+
+    Every line (a failure, and a saved path when stdout is the same terminal) goes through the
+    bar's console, which clears the bar, prints the line whole (the terminal wraps it, rich does
+    not cut it) and draws the bar again below. Stdout that is not this terminal gets the paths
+    as they are.
+    """
 
     def __init__(self, console: Console, total: int) -> None:
         from rich.progress import (
@@ -188,31 +241,53 @@ class _LiveBar:
             TimeElapsedColumn,
         )
 
+        self._console = console
+        self._bar = _BAR if console.width >= _NARROW else _SHORT_BAR
+        # Spinner, done/total, bar and elapsed time always show; the counts get what is left.
+        self._fixed = 1 + len(f"{total}/{total}") + self._bar + len("0:00:00") + 4
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]radient"),
-            BarColumn(),
             MofNCompleteColumn(),
+            BarColumn(bar_width=self._bar),
             TextColumn("{task.fields[detail]}", markup=False),
             TimeElapsedColumn(),
             console=console,
-            # Results printed to the same terminal go above the bar; piped stdout is left alone.
-            redirect_stdout=sys.stdout.isatty(),
+            redirect_stdout=False,
             redirect_stderr=False,
         )
+        self._to_console = _same_terminal()
         self._task = self._progress.add_task("batch", total=total, detail="starting")
         self._progress.start()
 
     def refresh(self, tally: Tally) -> None:
-        self._progress.update(self._task, completed=tally.finished, detail=tally.line())
+        detail = tally.line(width=max(0, self._console.width - self._fixed - 1))
+        self._progress.update(self._task, completed=tally.finished, detail=detail)
 
     def message(self, text: str) -> None:
+        self._print(text)
+
+    def result(self, line: str) -> None:
+        if self._to_console:
+            self._print(line)
+        else:
+            emit(line)
+
+    def _print(self, line: str) -> None:
         from rich.text import Text
 
-        self._progress.console.print(Text(text))
+        self._console.print(Text(line), soft_wrap=True)
 
     def stop(self) -> None:
         self._progress.stop()
+
+
+def _same_terminal() -> bool:
+    """Whether stdout is the terminal stderr shows the bar on."""
+    try:
+        out, err = sys.stdout.fileno(), sys.stderr.fileno()
+        return os.isatty(out) and os.isatty(err) and os.path.samestat(os.fstat(out), os.fstat(err))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
 
 
 def make_display(enabled: bool, total: int) -> Display:
@@ -224,18 +299,13 @@ def make_display(enabled: bool, total: int) -> Display:
 
 
 class _Sink:
-    """The SDK ``ProgressSink``: counts submissions and bytes; outcomes are counted on receipt.
+    """The SDK ``ProgressSink``: counts the bytes saved; items and outcomes are counted here."""
 
-    Counting outcomes where they are received, rather than in ``completed``/``failed``, keeps the
-    tally right in the second pass, which sees (and skips) every item again.
-    """
-
-    def __init__(self, tally: Tally, display: Display) -> None:
-        self._tally, self._display = tally, display
+    def __init__(self, tally: Tally) -> None:
+        self._tally = tally
 
     def submitted(self) -> None:
-        self._tally.submitted += 1
-        self._display.refresh(self._tally)
+        pass
 
     def completed(self) -> None:
         pass
@@ -263,6 +333,8 @@ class BatchJob:
     display: Display
     tally: Tally
     gallery: list[tuple[int, str, tuple[str, ...]]] | None = None
+    existing: Existing = Existing.FAIL
+    download_hint: bool = True  # not with --local: its jobs end with the command
 
     async def run(self, session: Session) -> None:
         """Check the key and connection once, then run every item.
@@ -272,12 +344,14 @@ class BatchJob:
         ``session.map`` submits it again and marks the outcome ``resubmitted``.
         """
         await session.providers()  # a wrong key or an unreachable API fails here, and only here
+        self.display.refresh(self.tally)
         outcomes = session.map(
-            self.items,
+            self._taken(),
             download_to=self.output,
+            overwrite=self.existing is Existing.OVERWRITE,
             concurrency=self.concurrency,
             manifest=self.manifest,
-            progress=_Sink(self.tally, self.display),
+            progress=_Sink(self.tally),
             **self.defaults,
         )
         resubmitted = 0
@@ -286,11 +360,39 @@ class BatchJob:
         async with contextlib.aclosing(stream):
             async for outcome in stream:
                 resubmitted += outcome.resubmitted
-                self.report(outcome)
+                self.report(await self._kept(session, outcome))
         if resubmitted:
             self.display.message(
                 f"{resubmitted} unfinished jobs are unknown to the server: submitted again"
             )
+
+    def _taken(self) -> Iterator[BatchInput]:
+        """The items, counted as ``map`` takes each up (it reads only as slots free up)."""
+        for item in self.items:
+            self.tally.taken += 1
+            self.display.refresh(self.tally)
+            yield item
+
+    async def _kept(self, session: Session, outcome: BatchOutcome) -> BatchOutcome:
+        """With ``--skip-existing``, an item whose files were already there: keep them.
+
+        The SDK refuses to replace them, so the item arrives failed; its job did finish, so it is
+        fetched again (one status call) and only its missing images are saved.
+        """
+        error, request_id = outcome.error, outcome.request_id
+        if self.existing is not Existing.SKIP or not isinstance(error, DownloadError):
+            return outcome
+        if request_id is None or not await _has_files(self.output, outcome):
+            return outcome
+        try:
+            result = await session.job(request_id, _provider_of(outcome.item, self.defaults))
+            paths, kept = await save_result(result, self.output, Existing.SKIP)
+        except RadientError as exc:
+            return attrs.evolve(outcome, error=exc)
+        self.tally.kept += len(kept)
+        for path in kept:
+            self.display.message(f"kept {path} (already there)")
+        return attrs.evolve(outcome, error=None, result=result, paths=tuple(paths))
 
     def report(self, outcome: BatchOutcome) -> None:
         """Count, print and keep one outcome; an authentication failure ends the batch."""
@@ -298,20 +400,39 @@ class BatchJob:
         self.display.refresh(self.tally)
         prompt = prompt_of(outcome.item)
         if self.as_json:
-            emit(json.dumps(outcome_json(outcome, prompt)))
+            self.display.result(json.dumps(outcome_json(outcome, prompt)))
         elif outcome.ok:
             for path in outcome.paths:
-                emit(path)
+                self.display.result(path)
         if outcome.error is not None:
             if isinstance(outcome.error, STOP_AUTH):
                 raise outcome.error
-            self.display.message(f"item {outcome.index} ({_short(prompt)}) failed: {outcome.error}")
+            self.display.message(self.failure_line(outcome, prompt))
         elif self.gallery is not None:
             self.gallery.append((outcome.index, prompt, outcome.paths))
+
+    def failure_line(self, outcome: BatchOutcome, prompt: str) -> str:
+        """``item 3 ('a dog') failed: …``, with how to save the images when only saving failed."""
+        line = f"item {outcome.index} ({_short(prompt)}) failed: {in_cli_terms(str(outcome.error))}"
+        if isinstance(outcome.error, DownloadError) and outcome.request_id and self.download_hint:
+            line += f"; to save its images: radient download {outcome.request_id} -o {self.output}"
+        return line
 
     def gallery_entries(self) -> list[tuple[str, tuple[str, ...]]]:
         """``(prompt, paths)`` of every successful item, in input order."""
         return [(prompt, paths) for _, prompt, paths in sorted(self.gallery or ())]
+
+
+async def _has_files(folder: str, outcome: BatchOutcome) -> bool:
+    """Whether ``folder`` holds the first image of the outcome's job (``<request_id>_0.*``)."""
+    first = Image(url="", request_id=outcome.request_id or "", index=0)
+    return await anyio.to_thread.run_sync(lambda: existing_file(folder, first) is not None)
+
+
+def _provider_of(item: object, defaults: Mapping[str, Any]) -> str | None:
+    provider = item.get("provider") if isinstance(item, Mapping) else None
+    value = provider or defaults.get("provider")
+    return value if isinstance(value, str) else None
 
 
 def outcome_json(outcome: BatchOutcome, prompt: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import secrets
 import signal
@@ -17,11 +18,13 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio.to_thread
 import click
 
-from radient_async._models import IMAGE_SIZES, GenerationResult, ImageSize, JobUpdate
+from radient_async._errors import DownloadError
+from radient_async._models import GenerationResult, ImageSize, JobUpdate
 from radient_async._paths import check_output_folder
 
 from ._batch import BatchJob, Tally, load_items, make_display
 from ._gallery import write_gallery
+from ._options import SIZE, check_request_options, usage_line
 from ._run import (
     EXIT_API,
     EXIT_CONFIG,
@@ -36,17 +39,19 @@ from ._run import (
     connection_options,
     describe,
     emit,
+    exit_code_for,
     note,
     server_module,
     settings_for,
     stderr_console,
 )
+from ._saving import Existing, existing_options, save_result
 
 if TYPE_CHECKING:
     from radient_async._session import Session
     from radient_async.server import ServerConfig
 
-__all__ = ["cli", "main"]
+__all__ = ["SIZE", "cli", "main"]
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -59,30 +64,6 @@ Exit codes:
   130  interrupted (Ctrl-C); a batch with --manifest resumes when rerun"""
 
 
-class SizeType(click.ParamType):  # type: ignore[type-arg]
-    """``--size``: a size name (``square``, ``landscape_16_9``, …) or ``WIDTHxHEIGHT``."""
-
-    name = "size"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> str | ImageSize:
-        if isinstance(value, ImageSize):
-            return value
-        text = str(value).strip().lower()
-        if text in IMAGE_SIZES:
-            return text
-        width, sep, height = text.partition("x")
-        if sep and width.isdigit() and height.isdigit():
-            try:
-                return ImageSize(int(width), int(height))
-            except ValueError as exc:
-                self.fail(str(exc), param, ctx)
-        names = ", ".join(IMAGE_SIZES)
-        self.fail(f"{value!r} is neither a size name ({names}) nor WIDTHxHEIGHT", param, ctx)
-
-
-SIZE = SizeType()
 OUTPUT = click.option(
     "-o",
     "--output",
@@ -93,7 +74,37 @@ OUTPUT = click.option(
 )
 
 
+class _Group(click.Group):
+    """The ``radient`` group: a usage error is one line ``error: …`` on stderr, exit 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        prog_name = prog_name or "radient"
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            note(usage_line(exc))
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            note(f"error: {exc.format_message()}")
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            note("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
 @click.group(
+    "radient",
+    cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES_HELP,
 )
@@ -137,10 +148,15 @@ class _StatusLine:
 
 
 async def _generate(
-    session: Session, runner: Runner, prompt: str, output: str, fields: Mapping[str, Any]
+    session: Session,
+    runner: Runner,
+    prompt: str,
+    output: str,
+    fields: Mapping[str, Any],
+    existing: Existing,
 ) -> tuple[GenerationResult, list[str]]:
     """Submit, follow the job's status changes on stderr, then download into ``output``."""
-    await anyio.to_thread.run_sync(check_output_folder, output, "--output")  # before paying
+    await anyio.to_thread.run_sync(check_output_folder, output, "-o/--output")  # before paying
     status = _StatusLine()
     try:
         job = await session.submit(prompt, **fields)
@@ -154,11 +170,28 @@ async def _generate(
             status.update(f"{rid}: {update.raw_status}{after}")
         result = await job
         status.update(f"{rid}: downloading {len(result.images)} image(s) into {output}")
-        paths = await result.download(output)
+        paths = await _save(runner, result, output, existing)
         runner.interrupt_hint = ""
         return result, paths
     finally:
         status.close()
+
+
+async def _save(
+    runner: Runner, result: GenerationResult, output: str, existing: Existing
+) -> list[str]:
+    """Save the images; if that fails, say how to save them later (they are paid for)."""
+    try:
+        paths, kept = await save_result(result, output, existing)
+    except (DownloadError, OSError) as exc:
+        if runner.settings.local:  # the local server, and its job, end with the command
+            raise
+        rid = result.request_id
+        hint = f"; job {rid} is done: save its images with radient download {rid} -o DIR"
+        raise CliError(describe(exc) + hint, exit_code_for(exc)) from None
+    for path in kept:
+        note(f"kept {path} (already there)")
+    return paths
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -173,6 +206,7 @@ async def _generate(
 @click.option("--strength", type=float, help="With --source: 0 follows the prompt, 1 keeps it.")
 @click.option("--sync", is_flag=True, help="Ask for the finished result in the same request.")
 @OUTPUT
+@existing_options
 @connection_options
 def generate(
     prompt: str,
@@ -184,13 +218,17 @@ def generate(
     strength: float | None,
     sync: bool,
     output: str,
+    overwrite: bool,
+    skip_existing: bool,
     **options: Any,
 ) -> None:
     """Generate images for PROMPT; prints the saved paths.
 
     Status changes go to stderr (a spinner on a terminal), the saved paths to stdout (with --json:
-    one JSON object with the request id, seed, paths and URLs).
+    one JSON object with the request id, seed, paths and URLs). Every option is checked before
+    anything is started.
     """
+    existing = Existing.from_flags(overwrite, skip_existing)
     runner = Runner(settings_for(options))
     fields = {
         "num_images": num_images,
@@ -201,7 +239,10 @@ def generate(
         "strength": strength,
         "sync_mode": sync,
     }
-    result, paths = runner.run(lambda session: _generate(session, runner, prompt, output, fields))
+    runner.guard(lambda: check_request_options(fields, prompt))
+    result, paths = runner.run(
+        lambda session: _generate(session, runner, prompt, output, fields, existing)
+    )
     if runner.settings.as_json:
         emit(json.dumps(_result_json(result, paths)))
     else:
@@ -242,6 +283,7 @@ def _result_json(result: GenerationResult, paths: Sequence[str]) -> dict[str, An
 @click.option("-n", "--num-images", type=int, help="Default number of images per item.")
 @click.option("--provider", help="Default provider for items that set none.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Live progress.")
+@existing_options
 @connection_options
 def batch(
     file: str,
@@ -253,6 +295,8 @@ def batch(
     num_images: int | None,
     provider: str | None,
     progress: bool,
+    overwrite: bool,
+    skip_existing: bool,
     **options: Any,
 ) -> None:
     """Generate images for every prompt in FILE.
@@ -260,15 +304,20 @@ def batch(
     FILE holds one prompt per line (blank lines and # comments are skipped), or one JSON request
     object per line (a .jsonl name, or a first character "{"), such as
     {"prompt": "a fox", "image_size": "square", "num_images": 2, "seed": 7}.
-    Every item is checked before the first is submitted. Saved paths go to stdout (with --json:
-    one JSON line per item), live progress and a summary to stderr.
+    Every option and item is checked before the first is submitted. Saved paths go to stdout
+    (with --json: one JSON line per item), live progress and a summary to stderr.
     """
+    existing = Existing.from_flags(overwrite, skip_existing)
     runner = Runner(settings_for(options))
     given = {"image_size": size, "num_images": num_images, "provider": provider}
     defaults = {name: value for name, value in given.items() if value is not None}
+    runner.guard(lambda: check_request_options(defaults))  # the options, as in generate
     items = runner.guard(lambda: load_items(file, defaults))
+    runner.guard(lambda: check_output_folder(output, "-o/--output"))
+    for path, option in ((manifest, "--manifest"), (gallery, "--gallery")):
+        if path:
+            runner.guard(functools.partial(_check_file_path, path, option))
     if manifest:
-        runner.guard(lambda: Path(manifest).resolve().parent.mkdir(parents=True, exist_ok=True))
         runner.interrupt_hint = f"rerun the same command to continue ({manifest} keeps the place)"
     tally = Tally(total=len(items))
 
@@ -278,6 +327,8 @@ def batch(
             items, defaults, output, concurrency, manifest, runner.settings.as_json, display, tally
         )
         job.gallery = [] if gallery else None
+        job.existing = existing
+        job.download_hint = not runner.settings.local
         try:
             await job.run(session)
         finally:
@@ -293,7 +344,24 @@ def batch(
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
+def _check_file_path(path: str, option: str) -> None:
+    """A file the batch will write: its folder exists or can be made, and it is not a folder."""
+    check_output_folder(str(Path(path).resolve().parent), option)
+    if Path(path).is_dir():
+        raise CliError(f"{option}: {path} is a folder, not a file", EXIT_USAGE)
+
+
 # -- status, download, providers ------------------------------------------------------------------
+
+NO_LOCAL_JOBS = (
+    "--local starts a new, empty server for each command, so it knows no jobs from earlier "
+    "runs: start one with `radient serve` and point RADIENT_BASE_URL and RADIENT_API_KEY at it"
+)
+
+
+def _refuse_local(runner: Runner) -> None:
+    if runner.settings.local:
+        runner.fail(CliError(NO_LOCAL_JOBS, EXIT_USAGE))
 
 
 async def _status(session: Session, request_id: str, provider: str | None) -> dict[str, Any]:
@@ -322,6 +390,7 @@ async def _status(session: Session, request_id: str, provider: str | None) -> di
 def status(request_id: str, provider: str | None, **options: Any) -> None:
     """Show the status of job REQUEST_ID (exit 0 whatever it is)."""
     runner = Runner(settings_for(options))
+    _refuse_local(runner)
     info = runner.run(lambda session: _status(session, request_id, provider))
     if runner.settings.as_json:
         emit(json.dumps(info))
@@ -333,19 +402,29 @@ def status(request_id: str, provider: str | None, **options: Any) -> None:
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("request_id")
 @click.option("--provider", help="The provider the job was submitted to.")
-@click.option("--overwrite", is_flag=True, help="Replace files saved by an earlier download.")
 @OUTPUT
+@existing_options
 @connection_options
 def download(
-    request_id: str, provider: str | None, overwrite: bool, output: str, **options: Any
+    request_id: str,
+    provider: str | None,
+    output: str,
+    overwrite: bool,
+    skip_existing: bool,
+    **options: Any,
 ) -> None:
     """Wait for job REQUEST_ID to finish and save its images; prints the saved paths."""
+    existing = Existing.from_flags(overwrite, skip_existing)
     runner = Runner(settings_for(options))
+    _refuse_local(runner)
 
     async def work(session: Session) -> list[str]:
-        await anyio.to_thread.run_sync(check_output_folder, output, "--output")
+        await anyio.to_thread.run_sync(check_output_folder, output, "-o/--output")
         result = await session.job(request_id, provider)
-        return await result.download(output, overwrite=overwrite)
+        paths, kept = await save_result(result, output, existing)
+        for path in kept:
+            note(f"kept {path} (already there)")
+        return paths
 
     paths = runner.run(work)
     if runner.settings.as_json:
@@ -463,8 +542,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:  # Ctrl-C outside the event loop (while parsing, say)
         note("interrupted")
         return EXIT_INTERRUPTED
+    except click.UsageError as exc:
+        note(usage_line(exc))
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        note(f"error: {exc.format_message()}")
         return exc.exit_code
     except Exception as exc:  # a bug outside the guarded work: still one line
         if "--debug" in args:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import sys
 import traceback
@@ -25,11 +26,14 @@ from radient_async._errors import (
     AuthenticationError,
     ConfigurationError,
     JobError,
+    NotFoundError,
     PermissionDeniedError,
     RadientError,
     ValidationError,
 )
 from radient_async._session import Session
+
+from ._options import as_option_error, in_cli_terms
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -87,9 +91,11 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def describe(exc: BaseException) -> str:
-    """One line saying what went wrong."""
+    """One line saying what went wrong, in CLI terms (flags, not Python arguments)."""
+    if isinstance(exc, ValidationError):
+        exc = as_option_error(exc)
     if isinstance(exc, (CliError, RadientError)):
-        return str(exc)
+        return in_cli_terms(str(exc))
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror}"
@@ -203,13 +209,29 @@ class Runner:
         if self.settings.debug:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             click.echo(self.redact(text.rstrip()), err=True)
-        click.echo(f"error: {self.redact(describe(exc))}", err=True)
+        click.echo(f"error: {self.redact(describe(exc) + self.hint(exc))}", err=True)
         raise click.exceptions.Exit(exit_code_for(exc)) from None
 
+    def hint(self, exc: BaseException) -> str:
+        """What to try, where a failure suggests it: a base URL without ``/v1`` that 404s."""
+        if not isinstance(exc, NotFoundError) or self.settings.local:
+            return ""
+        base = (self.settings.base_url or os.environ.get("RADIENT_BASE_URL") or "").rstrip("/")
+        if not base or base.endswith("/v1"):
+            return ""
+        return f" (hint: the base URL usually ends in /v1: --base-url {base}/v1)"
+
     def redact(self, text: str) -> str:
-        """``text`` with every API key known to this run masked."""
+        """``text`` with every API key known to this run masked.
+
+        A short key (a test key such as ``k``) is masked only where it stands as a word, so it
+        does not turn every word holding that letter into ``***``; a real key, everywhere.
+        """
         for secret in self._secrets:
-            text = text.replace(secret, "***")
+            if len(secret) >= 8:
+                text = text.replace(secret, "***")
+            else:
+                text = re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", "***", text)
         return text
 
     @contextlib.contextmanager

@@ -211,12 +211,20 @@ def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
     assert len(stdout.splitlines()) == 8
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stderr)  # without the terminal's escapes
     assert "8/8" in shown  # the bar's final state
-    assert "running 0 · done 8 · failed 0 · 8 images" in shown
+    assert "0 running · 8 done · 0 failed · 8 images" in shown
     assert "done: 8 ok, 0 failed, 8 images" in shown
 
 
 def test_progress_lines_for_logs(capsys: pytest.CaptureFixture[str]) -> None:
-    tally = Tally(total=10, submitted=4, settled=3, done=2, failed=1, images=2)
+    tally = Tally(total=10, taken=4, done=2, failed=1, images=2)
     _Lines(interval=0).refresh(tally)
     line = capsys.readouterr().err
-    assert line.startswith("radient: 3/10 · submitted 4 · running 1 · done 2 · failed 1 · 2 images")
+    assert line.startswith("radient: 3/10 · 1 running · 2 done · 1 failed · 2 images")
+
+
+def test_running_counts_items_taken_up_not_submissions() -> None:
+    """A resumed run re-attaches or resubmits jobs: running is what is in flight, no more."""
+    tally = Tally(total=40, taken=18, done=10, resumed=10)
+    assert tally.running == 8
+    assert tally.line().startswith("8 running · 10 done · 0 failed · 10 resumed · ")
+    assert tally.line(width=30) == "8 running · 10 done · 0 failed"
