@@ -26,6 +26,7 @@ from ._errors import (
     JobCancelled,
     JobFailed,
     JobTimeout,
+    MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
     RadientError,
@@ -33,6 +34,7 @@ from ._errors import (
 )
 from ._jobs import JobFeed, JobHandle, open_job
 from ._models import (
+    MAX_NUM_IMAGES,
     GenerationRequest,
     GenerationResult,
     Image,
@@ -41,7 +43,14 @@ from ._models import (
     JobUpdate,
 )
 from ._polling import DurationEstimate, PollPolicy, poll_delay
-from ._protocol import ApiEndpoint, build_generate, build_status, decipher_job, poll_hint
+from ._protocol import (
+    ApiEndpoint,
+    build_generate,
+    build_status,
+    decipher_job,
+    incoherent_answer,
+    poll_hint,
+)
 from ._slots import Slots
 from ._status import StatusMachine, Step, parse_status
 
@@ -49,6 +58,7 @@ __all__ = ["Jobs"]
 
 _log = logging.getLogger("radient_async")
 # Answers that end a job's polling at once; anything else is polled again until the deadline.
+_MAX_INCOHERENT = 3  # answers that cannot be true before the job fails with that error
 _PERMANENT = (AuthenticationError, PermissionDeniedError, NotFoundError, BadRequestError)
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
@@ -119,8 +129,9 @@ class Jobs:
             slot.give_back()
             raise
         watch = _Watch(self, job.request_id, job.provider or request.provider, request.prompt, slot)
+        watch.max_images = request.num_images
         watch.start(submitted_at, timeout)
-        if not watch.settle(job):
+        if watch.incoherent(job) is not None or not watch.settle(job):  # polls find the truth
             self._start(watch, poll_hint(response))
         return watch.feed.handle
 
@@ -193,6 +204,8 @@ class _Watch:
         self.slot = slot
         self.attach = attach
         self.machine = StatusMachine(max_unknown=jobs._poll.max_unknown)
+        self.max_images = MAX_NUM_IMAGES  # the request's num_images, when this session sent it
+        self.incoherent_answers = 0
         self.scope: anyio.CancelScope | None = None
         self.deadline = 0.0
         self.timeout = 0.0
@@ -213,6 +226,10 @@ class _Watch:
         if self.scope is not None:
             self.scope.cancel()
         self.slot.give_back()
+
+    def incoherent(self, job: WireJob) -> MalformedResponseError | None:
+        """Why ``job`` cannot be this job's true state (too many images, done without any)."""
+        return incoherent_answer(job, self.max_images)
 
     def settle(self, job: WireJob) -> bool:
         """Feed one observation to the handle; True once the handle has its outcome."""
@@ -290,6 +307,14 @@ class _Watch:
                 failure, hint = exc, None
                 continue
             failure, hint = None, job[1]
+            problem = self.incoherent(job[0])
+            if problem is not None:  # maybe a moment before the images are listed: look again
+                self.incoherent_answers += 1
+                if self.incoherent_answers >= _MAX_INCOHERENT:
+                    raise problem
+                _log.debug("status of %s not believable (%s); polling on", self.request_id, problem)
+                failure = problem
+                continue
             if self.settle(job[0]):
                 if self.machine.state is JobStatus.COMPLETED:
                     jobs.durations.observe(clock.now() - submitted_at)

@@ -44,6 +44,7 @@ __all__ = [
     "decipher_job",
     "decipher_providers",
     "error_for_response",
+    "incoherent_answer",
     "is_loopback_host",
     "origin_of",
     "redirect_for",
@@ -362,6 +363,24 @@ def decipher_job(
             f"asked for job {request_id} but the API answered for {job.request_id}"
         )
     return job
+
+
+def incoherent_answer(job: WireJob, max_images: int) -> MalformedResponseError | None:
+    """Why a well-formed job answer cannot be true of the job asked for, or None if it can be.
+
+    A finished job has its images, and no more than were asked for: a ``COMPLETED`` with none is
+    a success that delivers nothing, and 5,000 images for ``num_images=1`` would write 5,000 files.
+    """
+    if job.status != "COMPLETED":
+        return None
+    count = len(job.images or ())
+    if count == 0:
+        return MalformedResponseError(f"job {job.request_id} is COMPLETED but lists no images")
+    if count > max_images:
+        return MalformedResponseError(
+            f"job {job.request_id} lists {count} images; at most {max_images} were asked for"
+        )
+    return None
 
 
 def decipher_providers(response: HttpResponse, api: ApiEndpoint) -> tuple[str, ...]:

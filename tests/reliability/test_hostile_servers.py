@@ -525,7 +525,7 @@ async def test_json_the_parser_cannot_take_is_a_typed_error(
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_a_redirect_to_another_host_does_not_carry_the_key(hostile: Any, status: int) -> None:
-    job = '{"request_id": "r", "status": "COMPLETED", "images": []}'
+    job = '{"request_id": "r", "status": "COMPLETED", "images": [{"url": "http://127.0.0.1:9/a"}]}'
     elsewhere = await hostile(
         {
             "POST /v1/images/generate": reply(job),
@@ -644,7 +644,7 @@ async def test_a_server_cannot_choose_where_files_land(
     )
     target = tmp_path / "out"
     async with session_for(api.base_url) as session:
-        result = await session.generate("x")
+        result = await session.generate("x", num_images=2)
         paths = await result.download(target)
         single = await result.images[0].download(target, overwrite=True)
     assert single == paths[0]
