@@ -9,9 +9,9 @@ and download before ``map`` finishes closing, and removes their temporary files.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import stat
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -213,16 +213,24 @@ class _Run:
         state.fingerprint = request_fingerprint(request)
         entry = self.manifest.lookup(state.index, state.fingerprint) if self.manifest else None
         if entry is not None and entry.finished:
-            return self._resumed(state.index, state.item, entry)
+            problem = await self._unusable_files(entry)
+            if problem is None:
+                return self._resumed(state.index, state.item, entry)
+            # Its job finished: re-attach and download its images again, never generate anew.
+            _log.info("item %d: %s; downloading its images again", state.index, problem)
+            if not entry.request_id:
+                raise RadientError(f"{problem}, and no request id was recorded to fetch them by")
         result, handle = await self._generate(state, request, entry)
         paths: tuple[str, ...] = ()
+        sizes: tuple[int, ...] = ()
+        folder: str | None = None
         if self.download_to is not None:
             # A re-attached job may have saved its files before the interruption; they are
             # named by its request id, so replacing them rewrites the same image.
             replace = self.overwrite or entry is not None
             paths = tuple(await result.download(self.download_to, overwrite=replace))
-            nbytes = await anyio.to_thread.run_sync(_sizes, paths)
-            self.progress.downloaded(len(paths), nbytes)
+            sizes, folder = await anyio.to_thread.run_sync(_saved, paths, self.download_to)
+            self.progress.downloaded(len(paths), sum(sizes))
         if self.manifest:
             await self.manifest.record(
                 ManifestEntry(
@@ -232,6 +240,8 @@ class _Run:
                     handle.provider,
                     "completed",
                     paths,
+                    sizes=sizes,
+                    folder=folder,
                 )
             )
         self.progress.completed()
@@ -243,6 +253,12 @@ class _Run:
             paths=paths,
             resubmitted=state.resubmitted,
         )
+
+    async def _unusable_files(self, entry: ManifestEntry) -> str | None:
+        """Why a completed item's recorded files cannot be trusted in this run, or None."""
+        if self.download_to is None:
+            return None  # nothing to save; its recorded paths are not returned either
+        return await anyio.to_thread.run_sync(_check_files, entry, self.download_to)
 
     async def _generate(
         self, state: _Item, request: GenerationRequest, entry: ManifestEntry | None
@@ -324,7 +340,7 @@ class _Run:
             item=item,
             request_id=entry.request_id,
             result=result,
-            paths=entry.files,
+            paths=entry.files if self.download_to is not None else (),  # checked: _check_files
             resumed=True,
         )
 
@@ -347,12 +363,44 @@ def _item_error(exc: Exception) -> RadientError:
     return error
 
 
-def _sizes(paths: tuple[str, ...]) -> int:
-    total = 0
+def _saved(paths: tuple[str, ...], download_to: str) -> tuple[tuple[int, ...], str]:
+    """The size of each saved file and the resolved folder they are in (blocking: a thread)."""
+    sizes = []
     for path in paths:
-        with contextlib.suppress(OSError):
-            total += os.stat(path).st_size
-    return total
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    return tuple(sizes), os.path.realpath(download_to)
+
+
+def _check_files(entry: ManifestEntry, download_to: str) -> str | None:
+    """Why ``entry``'s files are not usable as this run's output in ``download_to``, or None.
+
+    Each recorded file must resolve (symlinks and ``..`` followed) to a regular, non-empty file
+    directly in the resolved ``download_to``, of its recorded size when one was recorded; the
+    entry must have been saved into that same folder. Blocking: runs in a worker thread.
+    """
+    folder = os.path.realpath(download_to)
+    if entry.folder is not None and os.path.realpath(entry.folder) != folder:
+        return f"its files were saved in {entry.folder}, not in {download_to}"
+    if not entry.files:
+        return f"no files were saved in {download_to}"
+    if entry.sizes and len(entry.sizes) != len(entry.files):
+        return "its recorded sizes do not match its files"
+    for position, name in enumerate(entry.files):
+        real = os.path.realpath(name)
+        if os.path.dirname(real) != folder:
+            return f"{name} is not in {download_to}"
+        try:
+            info = os.stat(real)
+        except OSError:
+            return f"{name} is missing"
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            return f"{name} is empty or not a file"
+        if entry.sizes and info.st_size != entry.sizes[position]:
+            return f"{name} has {info.st_size} bytes, not the {entry.sizes[position]} saved"
+    return None
 
 
 async def run_batch(

@@ -5,13 +5,20 @@ the same batch again reads the manifest and skips completed items, re-attaches t
 request id, and submits the rest with an idempotency key derived from the batch id, the item and its
 attempt — so even a crash between submitting and recording cannot create a second job for an item:
 the server answers the repeated key with the job it already has. Appends are group-committed with
-fsync; a torn last line (a crash mid-write) is dropped on open.
+fsync; a torn last line (a crash mid-write) is dropped on open — by writing the good lines to a
+temporary file beside the manifest, fsyncing it, renaming it over the manifest and fsyncing the
+folder, so a crash during the repair leaves the old manifest or the repaired one, never less.
+
+A completed entry records its files, their sizes and the folder they were saved in, so a rerun can
+check them before trusting them (see ``_batch``). The last entry for an item is the one that holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import uuid
 from typing import Any
 
@@ -21,6 +28,7 @@ import attrs
 
 from ._errors import ValidationError
 from ._keys import derive_idempotency_key
+from ._paths import commit_file, discard_file, fsync_directory, open_temp_beside
 
 __all__ = ["Manifest", "ManifestEntry", "ManifestMismatchError"]
 
@@ -42,9 +50,11 @@ class ManifestEntry:
     fingerprint: str
     request_id: str | None
     provider: str | None
-    status: str  # "submitted" | "completed" | "failed"
+    status: str  # "submitted" | "completed" | "failed" | "unfinished"
     files: tuple[str, ...] = ()
     error: str | None = None
+    sizes: tuple[int, ...] = ()  # one per file; empty in manifests written before sizes were
+    folder: str | None = None  # the resolved ``download_to`` the files were saved in
 
     @property
     def finished(self) -> bool:
@@ -63,6 +73,10 @@ class ManifestEntry:
             data["files"] = list(self.files)
         if self.error:
             data["error"] = self.error
+        if self.sizes:
+            data["sizes"] = list(self.sizes)
+        if self.folder is not None:
+            data["folder"] = self.folder
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -73,8 +87,10 @@ class ManifestEntry:
             data.get("request_id"),
             data.get("provider"),
             str(data["status"]),
-            tuple(data.get("files") or ()),
+            tuple(str(name) for name in data.get("files") or ()),
             data.get("error"),
+            _sizes_of(data.get("sizes")),
+            None if data.get("folder") is None else str(data["folder"]),
         )
 
 
@@ -123,22 +139,20 @@ class Manifest:
                 raise ManifestMismatchError(f"{path} line {number + 1} is corrupt") from None
             if entry.status == "failed":
                 failures[entry.index] = failures.get(entry.index, 0) + 1
+            # The last entry holds: a rerun that found a completed item's files missing re-records
+            # it. An entry without a fingerprint keeps the one recorded before it.
             previous = entries.get(entry.index)
-            if previous is None or previous.status != "completed":
-                entries[entry.index] = (
-                    entry
-                    if entry.fingerprint
-                    else attrs.evolve(entry, fingerprint=previous.fingerprint if previous else "")
-                )
+            entries[entry.index] = (
+                entry
+                if entry.fingerprint
+                else attrs.evolve(entry, fingerprint=previous.fingerprint if previous else "")
+            )
         if batch_id is None:
             batch_id = uuid.uuid4().hex
             header = json.dumps({"format": _FORMAT, "batch_id": batch_id}) + "\n"
             good = header.encode()
-        with open(path, "wb" if len(good) != len(data) or not data else "ab") as handle:
-            if len(good) != len(data) or not data:
-                handle.write(good)
-                handle.flush()
-                os.fsync(handle.fileno())
+        if len(good) != len(data) or not data:
+            _replace_durably(path, good)
         return cls(path, batch_id, entries, failures)
 
     def lookup(self, index: int, fingerprint: str) -> ManifestEntry | None:
@@ -180,3 +194,32 @@ class Manifest:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def _sizes_of(value: object) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in value
+    ):
+        raise ValueError("sizes must be a list of byte counts")
+    return tuple(value)
+
+
+def _replace_durably(path: str, data: bytes) -> None:
+    """Put ``data`` at ``path`` atomically: write beside, fsync, rename over, fsync the folder.
+
+    The manifest is never rewritten in place: until the rename, ``path`` holds what it held.
+    A manifest reached through a symlink is replaced at the symlink's target.
+    """
+    target = os.path.realpath(path)
+    temp, handle = open_temp_beside(target)
+    try:
+        handle.write(data)
+        with contextlib.suppress(FileNotFoundError):  # keep the manifest's permissions
+            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
+        commit_file(temp, handle, target, overwrite=True, fsync=True)  # fsync, then os.replace
+    except BaseException:
+        discard_file(temp, handle)
+        raise
+    fsync_directory(os.path.dirname(target))
