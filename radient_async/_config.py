@@ -5,25 +5,14 @@ Retry and poll policies live beside the rules that use them (``_retry``, ``_poll
 
 from __future__ import annotations
 
-import math
-
 import attrs
 
-from ._errors import ConfigurationError
+from ._validate import integer, seconds, setting
 
 __all__ = ["Limits", "Timeouts"]
 
-
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigurationError(f"{attribute.name} must be a positive integer, got {value!r}")
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
-        raise ConfigurationError(
-            f"{attribute.name} must be a positive, finite number of seconds, got {value!r}"
-        )
+_count = setting(integer(1))
+_duration = setting(seconds())
 
 
 @attrs.frozen(kw_only=True)
@@ -35,11 +24,11 @@ class Limits:
     The connection pool is sized to ``requests + downloads`` so it never silently caps them.
     """
 
-    jobs: int = attrs.field(default=1000, validator=_positive_int)
-    requests: int = attrs.field(default=64, validator=_positive_int)
-    downloads: int = attrs.field(default=16, validator=_positive_int)
-    max_response_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_positive_int)
-    max_image_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_positive_int)
+    jobs: int = attrs.field(default=1000, validator=_count)
+    requests: int = attrs.field(default=64, validator=_count)
+    downloads: int = attrs.field(default=16, validator=_count)
+    max_response_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_count)
+    max_image_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_count)
 
     @property
     def connections(self) -> int:
@@ -52,7 +41,7 @@ class Timeouts:
     """``request``: one API call including all its retries; ``connect``/``read``: one attempt's
     connection setup and silence between bytes; ``download``: one image, retries included."""
 
-    request: float = attrs.field(default=60.0, validator=_positive)
-    connect: float = attrs.field(default=10.0, validator=_positive)
-    read: float = attrs.field(default=30.0, validator=_positive)
-    download: float = attrs.field(default=300.0, validator=_positive)
+    request: float = attrs.field(default=60.0, validator=_duration)
+    connect: float = attrs.field(default=10.0, validator=_duration)
+    read: float = attrs.field(default=30.0, validator=_duration)
+    download: float = attrs.field(default=300.0, validator=_duration)

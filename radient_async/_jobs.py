@@ -16,8 +16,11 @@ import anyio
 
 from ._errors import JobCancelled, JobTimeout, RadientError
 from ._models import GenerationResult, JobStatus, JobUpdate
+from ._validate import argument, seconds
 
 __all__ = ["JobFeed", "JobHandle", "open_job"]
+
+_WAIT = seconds(zero=True)
 
 
 class JobHandle:
@@ -96,7 +99,12 @@ class JobHandle:
         return self.wait().__await__()
 
     async def wait(self, timeout: float | None = None) -> GenerationResult:
-        """The outcome; after ``timeout`` seconds raise ``JobTimeout`` (polling continues)."""
+        """The outcome; after ``timeout`` seconds raise ``JobTimeout`` (polling continues).
+
+        ``None`` waits as long as the job runs; ``0`` only looks.
+        """
+        if timeout is not None:
+            argument("timeout", timeout, _WAIT)
         if not self._finished:
             if self._done is None:
                 self._done = anyio.Event()

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+import anyio
 import attrs
 
 from ._errors import SessionClosedError, ValidationError
-from ._paths import safe_filename
+from ._paths import check_output_folder, safe_filename
 from ._sources import validate_source_url
-
-if TYPE_CHECKING:
-    import os
+from ._validate import argument, boolean
+from ._validate import path as _path
 
 __all__ = [
     "IMAGE_SIZES",
@@ -298,6 +299,8 @@ class Image:
 
     async def download(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> str:
         """Stream the image to ``path`` atomically; a directory gets the safe default name."""
+        argument("path", path, _path)
+        argument("overwrite", overwrite, boolean)
         return await self._require_fetcher().save(self, path, overwrite=overwrite)
 
     def _require_fetcher(self) -> ImageFetcher:
@@ -325,9 +328,15 @@ class GenerationResult:
     async def download(
         self, directory: str | os.PathLike[str] = ".", *, overwrite: bool = False
     ) -> list[str]:
-        """Download every image into ``directory`` concurrently; returns the paths in order."""
+        """Download every image into ``directory`` concurrently; returns the paths in order.
+
+        The folder is made if need be, and checked (a folder we may write in) before any fetch.
+        """
+        argument("directory", directory, _path)
+        argument("overwrite", overwrite, boolean)
         if not self.images:
             return []
+        await anyio.to_thread.run_sync(check_output_folder, os.fspath(directory), "directory")
         if self._fetcher is None:
             return [await image.download(directory, overwrite=overwrite) for image in self.images]
         return await self._fetcher.save_all(self.images, directory, overwrite=overwrite)

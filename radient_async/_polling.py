@@ -14,41 +14,34 @@ import random
 import attrs
 
 from ._errors import ConfigurationError
+from ._validate import fraction, integer, seconds, setting
 
 __all__ = ["DurationEstimate", "PollPolicy", "poll_delay"]
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ConfigurationError(f"{attribute.name} must be a positive number, got {value!r}")
-
-
-def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
-        raise ConfigurationError(f"{attribute.name} must be in [0, 1), got {value!r}")
+_interval = setting(seconds())
+_share = setting(fraction)
 
 
 @attrs.frozen(kw_only=True)
 class PollPolicy:
-    """How a job is polled, and for how long (``timeout``: the job's deadline in seconds)."""
+    """How a job is polled, and for how long (``timeout``: the job's deadline in seconds;
+    ``math.inf`` for none). Intervals are finite, so a job is always looked at again."""
 
-    first_delay: float = attrs.field(default=0.1, validator=_positive)
-    min_interval: float = attrs.field(default=0.1, validator=_positive)
-    max_interval: float = attrs.field(default=5.0, validator=_positive)
-    growth: float = attrs.field(default=0.25, validator=_fraction)
-    jitter: float = attrs.field(default=0.1, validator=_fraction)
-    timeout: float = attrs.field(default=600.0, validator=_positive)
-    max_unknown: int = 10
+    first_delay: float = attrs.field(default=0.1, validator=_interval)
+    min_interval: float = attrs.field(default=0.1, validator=_interval)
+    max_interval: float = attrs.field(default=5.0, validator=_interval)
+    growth: float = attrs.field(default=0.25, validator=_share)
+    jitter: float = attrs.field(default=0.1, validator=_share)
+    timeout: float = attrs.field(default=600.0, validator=setting(seconds(infinite=True)))
+    max_unknown: int = attrs.field(default=10, validator=setting(integer(1)))
 
     def __attrs_post_init__(self) -> None:
         if self.min_interval > self.max_interval:
-            raise ConfigurationError("min_interval must not exceed max_interval")
-        if (
-            not isinstance(self.max_unknown, int)
-            or isinstance(self.max_unknown, bool)
-            or self.max_unknown < 1
-        ):
-            raise ConfigurationError("max_unknown must be a positive integer")
+            raise ConfigurationError(
+                f"PollPolicy.min_interval must not exceed max_interval, got "
+                f"{self.min_interval!r} > {self.max_interval!r}"
+            )
 
 
 @attrs.define

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from ._errors import ConfigurationError
+from ._validate import integer, non_negative, seconds, setting
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -33,9 +33,7 @@ __all__ = [
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
-        raise ConfigurationError(f"{attribute.name} must be a non-negative number, got {value!r}")
+_wait = setting(seconds(zero=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -47,16 +45,11 @@ class RetryPolicy:
     longer than ``max_retry_after`` ends the call at once. ``max_retries=0`` turns retries off.
     """
 
-    max_retries: int = attrs.field(default=50)
-    initial_backoff: float = attrs.field(default=0.25, validator=_non_negative)
-    max_backoff: float = attrs.field(default=8.0, validator=_non_negative)
-    jitter: float = attrs.field(default=0.25, validator=_non_negative)
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-
-    @max_retries.validator
-    def _check_max_retries(self, _: object, value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigurationError(f"max_retries must be a non-negative integer, got {value!r}")
+    max_retries: int = attrs.field(default=50, validator=setting(integer(0)))
+    initial_backoff: float = attrs.field(default=0.25, validator=_wait)
+    max_backoff: float = attrs.field(default=8.0, validator=_wait)
+    jitter: float = attrs.field(default=0.25, validator=setting(non_negative))
+    max_retry_after: float = attrs.field(default=60.0, validator=_wait)
 
     def should_retry_status(self, status: int) -> bool:
         """True for statuses that a later identical request may well get past."""
