@@ -36,6 +36,8 @@ from ._manifest import Manifest, ManifestEntry, ManifestMismatchError
 from ._models import GenerationRequest, GenerationResult
 from ._paths import check_output_folder
 from ._progress import ProgressSink, ProgressSpec, make_progress
+from ._validate import argument, boolean
+from ._validate import path as a_path
 
 if TYPE_CHECKING:
     from ._jobs import JobHandle
@@ -420,6 +422,11 @@ async def run_batch(
 ) -> AsyncIterator[BatchOutcome]:
     """The body of ``Session.map``: an async generator of outcomes."""
     limit = _check_concurrency(concurrency, limits.jobs)
+    for name, flag in (("overwrite", overwrite), ("ordered", ordered), ("fail_fast", fail_fast)):
+        argument(name, flag, boolean)
+    for name, where in (("download_to", download_to), ("manifest", manifest)):
+        if where is not None:
+            argument(name, where, a_path)
     if download_to is not None:
         await anyio.to_thread.run_sync(check_output_folder, os.fspath(download_to))
     book = await Manifest.open(manifest) if manifest is not None else None

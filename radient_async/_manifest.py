@@ -125,6 +125,8 @@ class Manifest:
                 data = handle.read()
         except FileNotFoundError:
             data = b""
+        except IsADirectoryError:
+            raise ValidationError("manifest", f"{path} is a folder, not a manifest file") from None
         good = data[: data.rfind(b"\n") + 1]  # a torn last line has no newline yet
         for number, raw in enumerate(good.splitlines()):
             try:

@@ -155,8 +155,12 @@ class ApiEndpoint:
             raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
         if parts.username or parts.password or parts.query or parts.fragment:
             raise ConfigurationError("base_url must not contain credentials, a query or fragment")
-        if not isinstance(api_key, str) or not api_key.strip() or any(c in api_key for c in "\r\n"):
-            raise ConfigurationError("api_key must be a non-empty single-line string")
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ConfigurationError("api_key must be a non-empty string")
+        if not all("!" <= char <= "~" for char in api_key):  # what an HTTP header can carry
+            raise ConfigurationError(
+                "api_key must be printable ASCII without spaces or control characters"
+            )
         if (
             parts.scheme == "http"
             and not is_loopback_host(parts.hostname)

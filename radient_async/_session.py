@@ -35,6 +35,7 @@ from ._protocol import ApiEndpoint, Secret, build_providers, decipher_providers
 from ._retry import RetryPolicy
 from ._slots import Slots
 from ._sources import SourceInput, resolve_source
+from ._validate import argument, seconds
 
 __all__ = ["DEFAULT_BASE_URL", "Session"]
 
@@ -304,10 +305,13 @@ class Session:
         ``timeout`` is how long to watch it from now (default: the poll policy's job deadline).
         """
         self._check_open()
-        if not isinstance(request_id, str) or not request_id.strip():
-            raise ValidationError("request_id", "must be a non-empty string")
-        if provider is not None and not isinstance(provider, str):
-            raise ValidationError("provider", f"must be a string, got {provider!r}")
+        for name, value in (("request_id", request_id), ("provider", provider)):
+            if value is None and name == "provider":
+                continue
+            if not isinstance(value, str) or not value.strip():
+                raise ValidationError(name, f"must be a non-empty string, got {value!r}")
+            if not value.isprintable():
+                raise ValidationError(name, "must not contain control characters")
         deadline = _check_timeout(timeout, self._poll.timeout)
         return self._jobs.attach(request_id, provider, timeout=deadline)
 
@@ -374,10 +378,5 @@ def _shortcut(
 def _check_timeout(timeout: float | None, default: float) -> float:
     if timeout is None:
         return default
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not 0 < timeout < float("inf")
-    ):
-        raise ValidationError("timeout", f"must be a positive number of seconds, got {timeout!r}")
+    argument("timeout", timeout, seconds())
     return float(timeout)
