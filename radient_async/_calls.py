@@ -85,6 +85,7 @@ class Calls:
         self._rng = rng
         self.gate = RateGate(clock=clock)
         self.gate.state.max_block = retry.max_retry_after
+        self.gate.state.cap = limits.requests_per_second
         self.budget = RetryBudget()
         self.requests = Slots(limits.requests)
         self.downloads = Slots(limits.downloads)

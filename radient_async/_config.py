@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import attrs
 
-from ._validate import integer, seconds, setting
+from ._validate import integer, positive_rate, seconds, setting
 
 __all__ = ["Limits", "Timeouts"]
 
@@ -19,16 +19,23 @@ _duration = setting(seconds())
 class Limits:
     """Caps shared by everything on a session, batch and single calls alike.
 
-    ``jobs``: jobs in flight (submitted and not yet finished); ``requests``: API requests in flight;
-    ``downloads``: image downloads in flight; ``max_response_bytes``: the largest API response read.
+    ``jobs``: jobs in flight (submitted and not yet finished; a job waiting on the server costs
+    no request or task, so the default fits a batch of 10,000 at full speed); ``requests``: API
+    requests in flight; ``downloads``: image downloads in flight; ``max_response_bytes``: the
+    largest API response read.
+    ``requests_per_second`` (default: none) is a hard ceiling on the API requests the session
+    sends, below which its adaptive limiter works: a share of a budget split across processes.
     The connection pool is sized to ``requests + downloads`` so it never silently caps them.
     """
 
-    jobs: int = attrs.field(default=1000, validator=_count)
+    jobs: int = attrs.field(default=10_000, validator=_count)
     requests: int = attrs.field(default=64, validator=_count)
     downloads: int = attrs.field(default=16, validator=_count)
     max_response_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_count)
     max_image_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_count)
+    requests_per_second: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(setting(positive_rate))
+    )
 
     @property
     def connections(self) -> int:

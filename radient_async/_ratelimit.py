@@ -48,6 +48,13 @@ class AimdState:
     throttled_recently: int = 0
     last_throttle: float = float("-inf")
     quiet_after: float = 2.0
+    cap: float | None = None  # a hard ceiling (requests/s) the adaptive rate never exceeds
+
+    def pace(self) -> float | None:
+        """The rate sends are spaced at now: the adaptive rate under the cap; None: unpaced."""
+        if self.cap is None:
+            return self.rate
+        return self.cap if self.rate is None else min(self.rate, self.cap)
 
     def reserve(self, now: float, latest: float = float("inf")) -> float | None:
         """Claim a send slot if one is free now (0.0); else how long to wait before asking again.
@@ -56,14 +63,15 @@ class AimdState:
         caller that gives up holds no one back; None when the next slot comes after ``latest``.
         """
         start = max(now, self.blocked_until)
-        if self.rate is not None:
+        pace = self.pace()
+        if pace is not None:
             start = max(start, self.next_send)
         if start > latest:
             return None
         if start > now:
             return start - now
-        if self.rate is not None:
-            self.next_send = now + 1.0 / self.rate
+        if pace is not None:
+            self.next_send = now + 1.0 / pace
         self._record_send(now)
         return 0.0
 

@@ -26,6 +26,7 @@ __all__ = [
     "integer",
     "non_negative",
     "path",
+    "positive_rate",
     "seconds",
     "setting",
     "show",
@@ -64,6 +65,14 @@ def non_negative(value: object) -> str | None:
     number = _real(value)
     if number is None or not 0 <= number < math.inf:
         return "must be a non-negative finite number"
+    return None
+
+
+def positive_rate(value: object) -> str | None:
+    """A finite number ``> 0`` of events per second."""
+    number = _real(value)
+    if number is None or not 0 < number < math.inf:
+        return "must be a positive finite number per second"
     return None
 
 

@@ -506,11 +506,24 @@ BAD_BY_KIND: dict[str, list[tuple[str, object]]] = {
     "deadline": [*NOT_NUMBERS, ("0", 0), ("-1", -1), ("NaN", math.nan), ("-inf", -math.inf)],
     "factor": [*NOT_NUMBERS, ("-0.5", -0.5), ("NaN", math.nan), ("inf", math.inf)],
     "fraction": [*NOT_NUMBERS, ("-0.1", -0.1), ("1", 1), ("1.5", 1.5), ("NaN", math.nan)],
+    # a rate > 0, finite (None: no ceiling)
+    "rate": [
+        *(row for row in NOT_NUMBERS if row[1] is not None),
+        ("0", 0),
+        ("-1", -1),
+        ("NaN", math.nan),
+        ("inf", math.inf),
+    ],
     "count": [*NOT_NUMBERS, ("0", 0), ("-1", -1), ("1.5", 1.5), ("2.0", 2.0), ("NaN", math.nan)],
     "retries": [*NOT_NUMBERS, ("-1", -1), ("1.5", 1.5), ("NaN", math.nan), ("inf", math.inf)],
 }
 POLICY_FIELDS: list[tuple[type[Any], str, str]] = [
-    *((ra.Limits, name, "count") for name in attrs_names(ra.Limits)),
+    *(
+        (ra.Limits, name, "count")
+        for name in attrs_names(ra.Limits)
+        if name != "requests_per_second"
+    ),
+    (ra.Limits, "requests_per_second", "rate"),
     *((ra.Timeouts, name, "seconds") for name in attrs_names(ra.Timeouts)),
     (ra.RetryPolicy, "max_retries", "retries"),
     (ra.RetryPolicy, "initial_backoff", "wait"),
