@@ -490,9 +490,16 @@ def _length_of(items: object) -> int | None:
         return None
 
 
-def _check_concurrency(value: int | None, default: int) -> int:
+def _check_concurrency(value: int | None, session_jobs: int) -> int:
+    """The batch's items in flight: never silently fewer than asked (the session's job limit)."""
     if value is None:
-        return default
+        return session_jobs
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError("concurrency", f"must be a positive integer, got {value!r}")
+    if value > session_jobs:
+        raise ValidationError(
+            "concurrency",
+            f"{value} is more than the session allows in flight (Limits(jobs={session_jobs})); "
+            f"open the session with Limits(jobs={value}) or more",
+        )
     return value

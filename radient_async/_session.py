@@ -333,8 +333,10 @@ class Session:
         ``items`` are prompts, ``GenerationRequest`` objects or mappings of request fields, from a
         (possibly endless) iterable or async iterable that is read only as capacity frees up.
         ``defaults`` (e.g. ``num_images=2``) apply to prompt and mapping items. ``concurrency`` caps
-        this batch's items in flight (default: the session's job limit). ``ordered=True`` yields in
-        input order. ``fail_fast=True`` raises the first item's error instead of yielding it.
+        this batch's items in flight (default: the session's job limit; more than it is refused
+        with ``ValidationError`` before the batch starts, never silently capped).
+        ``ordered=True`` yields in input order. ``fail_fast=True`` raises the first item's error
+        instead of yielding it.
         ``manifest`` makes the batch resumable; ``progress`` turns on reporting (``True``,
         ``"tqdm"``, ``"rich"``, a callable or a sink).
         Leaving the loop early cancels everything outstanding.

@@ -292,3 +292,18 @@ async def test_resume_accepts_files_saved_before_the_interruption(
     assert outcome.ok, outcome.error
     assert len(list(out.glob("*.png"))) == 1
     assert radient_server.stats.jobs_created == 1
+
+
+async def test_more_concurrency_than_the_session_allows_is_refused_before_starting(
+    radient_server: ThreadedServer,
+) -> None:
+    radient_server.stats.reset()
+    async with open_session(radient_server, limits=ra.Limits(jobs=5)) as session:
+        with pytest.raises(ra.ValidationError, match=r"Limits\(jobs=6\) or more"):
+            async for _ in session.map(["a", "b"], concurrency=6):
+                pass
+    assert radient_server.stats.jobs_created == 0
+
+
+def test_the_default_job_limit_fits_a_batch_of_ten_thousand() -> None:
+    assert ra.Limits().jobs >= 10_000
