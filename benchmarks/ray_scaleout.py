@@ -123,7 +123,7 @@ def ray_run(base_url: str, source: str, output: str, actors: int, **extra: Any) 
     after = server_stats(base_url)
     return {
         "client": f"ray generate, {actors} actors"
-        + (f" + budget {extra['submits_per_second']}/s" if "submits_per_second" in extra else ""),
+        + (f" + budget {extra['requests_per_second']}/s" if "requests_per_second" in extra else ""),
         "wall_s": round(wall, 2),
         "client_cpu_s": round(
             cpu(resource.RUSAGE_SELF)
@@ -154,7 +154,7 @@ def budget(args: argparse.Namespace, folder: str) -> None:
         with local_server(args.latency, args.rate_limit) as base_url:
             extra: dict[str, Any] = {"block_rows": args.block_rows}
             if submits is not None:
-                extra["submits_per_second"] = submits
+                extra["requests_per_second"] = submits
             output = os.path.join(folder, f"budget-{submits}")
             print(json.dumps(ray_run(base_url, source, output, actors=4, **extra)))
 

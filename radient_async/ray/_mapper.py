@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
+import attrs
 import pyarrow as pa
 
 from radient_async import (
@@ -28,7 +29,7 @@ from radient_async import (
     Session,
     Timeouts,
 )
-from radient_async.ray._budget import Pacer, RateBudget
+from radient_async.ray._budget import RateBudget
 from radient_async.ray._rows import (
     IMAGE_MODES,
     ImageMode,
@@ -66,7 +67,7 @@ class RadientMapper:
     ``run_id`` and the row's ``id_column`` value name the row's key: keep both stable and a
     restarted block, a resumed run or a second pass sends the same keys, and the server answers
     with the jobs it already made. ``attempt`` (default 0) mints new keys on purpose, to retry
-    rows whose jobs failed. ``rate_budget`` caps this pool's submits per second (see
+    rows whose jobs failed. ``rate_budget`` caps this pool's API requests per second (see
     ``RateBudget``); ``limits``, ``timeouts``, ``retry`` and ``poll`` configure each actor's
     session. ``api_key=None`` reads ``RADIENT_API_KEY`` on the actor (a key passed here travels
     to the actors inside Ray's task specification).
@@ -127,7 +128,6 @@ class RadientMapper:
         # Set on the actor's loop by the first batch.
         self._session: Session | None = None
         self._opening: asyncio.Lock | None = None
-        self._pacer: Pacer | None = None
         self._target: Target | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -158,22 +158,12 @@ class RadientMapper:
     ) -> None:
         """Run the rows concurrently under the session's limits; fill in each row's result."""
         local_dir = self._image_dir if self._images == "path" and self._is_local() else None
-        outcomes = session.map(self._paced(planned), download_to=local_dir, overwrite=True)
+        items = [plan.item for plan in planned]
+        outcomes = session.map(items, download_to=local_dir, overwrite=True)
         async with anyio.create_task_group() as group:
             async for outcome in outcomes:
                 plan = planned[outcome.index]
                 group.start_soon(self._finish, plan, outcome, results)
-
-    async def _paced(self, planned: Sequence[Planned]) -> AsyncIterator[Mapping[str, Any]]:
-        """The rows' items, each released when the actor's share of the budget allows a submit.
-
-        ``session.map`` pulls the next item only when it can submit it, so pacing the items
-        paces the submits.
-        """
-        for plan in planned:
-            if self._pacer is not None:
-                await self._pacer.wait_turn()
-            yield plan.item
 
     async def _finish(self, plan: Planned, outcome: BatchOutcome, results: list[RowResult]) -> None:
         """The row's result: its images as the caller asked; any failure is the row's own."""
@@ -232,12 +222,19 @@ class RadientMapper:
                     await anyio.to_thread.run_sync(
                         self._storage().fs.makedirs, self._image_dir, True
                     )
-                if self._rate_budget is not None:
-                    self._pacer = Pacer(self._rate_budget.per_actor)
                 self._loop = asyncio.get_running_loop()
                 self._loop_thread = threading.get_ident()
-                self._session = await Session(**self._session_args).open()
+                self._session = await Session(**self._session_settings()).open()
         return self._session
+
+    def _session_settings(self) -> dict[str, Any]:
+        """The actor's session settings, its share of the pool's rate budget as a ceiling."""
+        settings = dict(self._session_args)
+        if self._rate_budget is not None:
+            limits = settings["limits"] or Limits()
+            share = self._rate_budget.per_actor
+            settings["limits"] = attrs.evolve(limits, requests_per_second=share)
+        return settings
 
     async def aclose(self) -> None:
         """Close the actor's session (on its own loop); the mapper may open a new one later."""

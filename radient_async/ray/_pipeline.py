@@ -127,7 +127,7 @@ def generate(
     api_key: str | None = None,
     base_url: str | None = None,
     actors: int = 2,
-    submits_per_second: float | None = None,
+    requests_per_second: float | None = None,
     block_rows: int = 256,
     limits: Limits | None = None,
     timeouts: Timeouts | None = None,
@@ -145,7 +145,7 @@ def generate(
     row plus its result columns, see ``RadientMapper``), ``images/`` (``images="path"``) and
     ``_checkpoint/``. Run it again with the same output to resume: rows already written are
     skipped, the rest are sent with the same keys; different settings or a different input are
-    refused with ``ConfigurationError``. ``actors`` is the pool size; ``submits_per_second`` the
+    refused with ``ConfigurationError``. ``actors`` is the pool size; ``requests_per_second`` the
     pool's global submit budget (split evenly, see ``RateBudget``). Blocks until the run ends;
     progress shows in Ray Data's own progress bars. Call ``ray.init(...)`` first to use a
     cluster; otherwise Ray starts a local one.
@@ -159,8 +159,8 @@ def generate(
     )
     budget = (
         None
-        if submits_per_second is None
-        else RateBudget(submits_per_second=submits_per_second, actors=actors)
+        if requests_per_second is None
+        else RateBudget(requests_per_second=requests_per_second, actors=actors)
     )
     output_url = _local_url(output)
     target = open_target(output_url, storage_options)

@@ -176,9 +176,9 @@ async def test_a_batch_the_settings_cannot_read_is_refused(radient_server: Threa
 
 
 def test_the_budget_is_split_evenly_over_the_pool() -> None:
-    assert rr.RateBudget(submits_per_second=120, actors=4).per_actor == 30
+    assert rr.RateBudget(requests_per_second=120, actors=4).per_actor == 30
     with pytest.raises(radient_async.ConfigurationError):
-        rr.RateBudget(submits_per_second=0, actors=4)
+        rr.RateBudget(requests_per_second=0, actors=4)
 
 
 # -- one whole run, shared by the tests that look at a finished output ----------------------------
@@ -313,14 +313,14 @@ def test_a_run_stopped_midway_resumes_without_duplicates(
 def test_four_actors_under_a_server_rate_limit_fail_no_row(
     cluster: str, fresh_server: ThreadedServer, tmp_path: Path
 ) -> None:
-    # 30 requests/s at the server; 8 submits/s for the pool (2 per actor), each job costing a
-    # submit and one or two polls (the server hints when to look), stays under it: no 429 at all.
+    # 30 requests/s at the server; a budget of 24 requests/s for the pool (6 per actor, submits
+    # and polls alike, as each session's ceiling) stays under it: no 429 at all.
     rows = 80
     fresh_server.controls.set_rate_limit(30.0)
     settings = run_settings(fresh_server, write_prompts(tmp_path, rows), tmp_path / "out")
     arguments = dict(settings)
     summary = rr.generate(
-        arguments.pop("source"), id_column="id", actors=4, submits_per_second=8.0, **arguments
+        arguments.pop("source"), id_column="id", actors=4, requests_per_second=24.0, **arguments
     )
     assert (summary.rows, summary.failed, summary.rate_limited) == (rows, 0, 0)
     assert_every_row_once(tmp_path / "out", rows)
