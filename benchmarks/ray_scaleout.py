@@ -6,7 +6,7 @@ jobs the server created. ``--budget`` instead runs 4 actors under a server rate 
 without the global submit budget, and counts 429s and failed rows.
 
     python benchmarks/ray_scaleout.py --prompts 300 --latency 0.5
-    python benchmarks/ray_scaleout.py --budget --prompts 200 --rate-limit 30 --submits 12
+    python benchmarks/ray_scaleout.py --budget --prompts 200 --rate-limit 30 --requests 24
 
 Client CPU: the driver's own ``getrusage(RUSAGE_SELF)`` plus, for Ray, ``RUSAGE_CHILDREN`` between
 ``ray.init`` and ``ray.shutdown``: every Ray process (GCS, raylet, workers, the actors), which is
@@ -150,12 +150,12 @@ def scaleout(args: argparse.Namespace, folder: str) -> None:
 
 def budget(args: argparse.Namespace, folder: str) -> None:
     source = write_prompts(folder, args.prompts)
-    for submits in (None, args.submits):
+    for budget in (None, args.requests):
         with local_server(args.latency, args.rate_limit) as base_url:
             extra: dict[str, Any] = {"block_rows": args.block_rows}
-            if submits is not None:
-                extra["requests_per_second"] = submits
-            output = os.path.join(folder, f"budget-{submits}")
+            if budget is not None:
+                extra["requests_per_second"] = budget
+            output = os.path.join(folder, f"budget-{budget}")
             print(json.dumps(ray_run(base_url, source, output, actors=4, **extra)))
 
 
@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--budget", action="store_true", help="the rate-budget experiment")
     parser.add_argument("--rate-limit", type=float, default=30.0, help="server requests/s")
-    parser.add_argument("--submits", type=float, default=12.0, help="pool submits/s budget")
+    parser.add_argument("--requests", type=float, default=24.0, help="pool requests/s budget")
     parser.add_argument("--block-rows", type=int, default=25, help="rows per Ray block")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
