@@ -315,7 +315,9 @@ class _Run:
                     )
                 )
         state.request_id = handle.request_id
-        self.progress.submitted()
+        if not state.counted:  # a job resubmitted for a lost one is still one item in flight
+            state.counted = True
+            self.progress.submitted()
         return handle
 
     async def _record_failure(self, state: _Item, error: RadientError) -> None:
@@ -356,6 +358,7 @@ class _Item:
     fingerprint: str = ""
     request_id: str | None = None
     resubmitted: bool = False
+    counted: bool = False  # reported to progress as submitted
 
 
 def _item_error(exc: Exception) -> RadientError:

@@ -7,6 +7,7 @@ item's, slots that always come back, and reruns that never generate twice.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -284,9 +285,18 @@ async def test_a_job_the_server_forgot_is_resubmitted_and_says_so(
         async with session_for(radient, poll=short) as session:
             first = [o async for o in session.map(prompts, manifest=manifest, image_size=TINY)]
         assert not any(o.ok for o in first)
+    seen: list[ra.BatchStats] = []
     with ThreadedServer(ServerConfig(api_key=KEY, seed=3)) as fresh:  # knows none of those jobs
         async with session_for(fresh) as session:
-            second = [o async for o in session.map(prompts, manifest=manifest, image_size=TINY)]
+
+            def snapshot(stats: ra.BatchStats) -> None:
+                seen.append(copy.copy(stats))  # the sink hands out one live object
+
+            batch = session.map(prompts, manifest=manifest, image_size=TINY, progress=snapshot)
+            second = [o async for o in batch]
         assert all(o.ok for o in second)
         assert all(o.resubmitted for o in second)
         assert fresh.stats.jobs_created == 4
+    # a lost job and its resubmission are one item in flight, not two
+    assert max(stats.running for stats in seen) <= 4
+    assert (seen[-1].submitted, seen[-1].completed, seen[-1].running) == (4, 4, 0)
