@@ -54,18 +54,7 @@ _LAZY = {
     "cli": "._commands",
     "gallery_page": "._gallery",
     "write_gallery": "._gallery",
-    **{
-        name: "._run"
-        for name in (
-            "EXIT_API",
-            "EXIT_CONFIG",
-            "EXIT_FAILED",
-            "EXIT_INTERRUPTED",
-            "EXIT_OK",
-            "EXIT_OTHER",
-            "EXIT_USAGE",
-        )
-    },
+    **{name: "._run" for name in __all__ if name.startswith("EXIT_")},
 }
 _EXIT_CONFIG = 3  # the same as _run.EXIT_CONFIG, which needs click to import
 
