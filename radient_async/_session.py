@@ -305,13 +305,9 @@ class Session:
         ``timeout`` is how long to watch it from now (default: the poll policy's job deadline).
         """
         self._check_open()
-        for name, value in (("request_id", request_id), ("provider", provider)):
-            if value is None and name == "provider":
-                continue
-            if not isinstance(value, str) or not value.strip():
-                raise ValidationError(name, f"must be a non-empty string, got {value!r}")
-            if not value.isprintable():
-                raise ValidationError(name, "must not contain control characters")
+        _check_id("request_id", request_id)
+        if provider is not None:
+            _check_id("provider", provider)
         deadline = _check_timeout(timeout, self._poll.timeout)
         return self._jobs.attach(request_id, provider, timeout=deadline)
 
@@ -375,6 +371,14 @@ def _shortcut(
     if value is not None:
         raise ConfigurationError(f"give {name}= or {short}=, not both")
     return cls(**{field: short_value})
+
+
+def _check_id(name: str, value: object) -> None:
+    """An id that goes into a URL: a non-empty string without control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(name, f"must be a non-empty string, got {value!r}")
+    if not value.isprintable():
+        raise ValidationError(name, "must not contain control characters")
 
 
 def _check_timeout(timeout: float | None, default: float) -> float:
