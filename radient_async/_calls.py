@@ -17,9 +17,6 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import anyio
-import anyio.to_thread
-
 from ._clock import Clock
 from ._config import Limits, Timeouts
 from ._errors import (
@@ -29,14 +26,7 @@ from ._errors import (
     RadientError,
 )
 from ._http import StreamedResponse, Transport
-from ._protocol import (
-    ApiEndpoint,
-    HttpRequest,
-    HttpResponse,
-    decode_json,
-    error_for_response,
-    redirect_for,
-)
+from ._protocol import ApiEndpoint, HttpRequest, HttpResponse, error_for_response, redirect_for
 from ._ratelimit import RateGate
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retry_delay
 from ._slots import Slots
@@ -45,7 +35,6 @@ __all__ = ["Calls", "Transient"]
 
 _log = logging.getLogger("radient_async")
 _MAX_REDIRECTS = 5
-PARSE_OFF_LOOP_BYTES = 1024 * 1024  # answers this large are decoded in a worker thread
 T = TypeVar("T")
 
 
@@ -188,10 +177,6 @@ class Calls:
             hop, max_bytes=self._limits.max_response_bytes, timeout=timeout
         )
         response = self._api.scrub(response)
-        if len(response.body) >= PARSE_OFF_LOOP_BYTES and response.status < 300:
-            # json.loads holds the loop ~20 ms per MB: a 50 MB answer would stall every job.
-            parsed = await anyio.to_thread.run_sync(decode_json, response.body)
-            response = response.with_parsed(parsed)
         if _log.isEnabledFor(logging.DEBUG):
             elapsed = (self.clock.now() - started) * 1000
             _log.debug("%s %s -> %d in %.1f ms", hop.method, hop.url, response.status, elapsed)

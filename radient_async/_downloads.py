@@ -33,7 +33,6 @@ __all__ = ["Downloader", "decode_data_url"]
 
 _SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
 _FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
-_SMALL_DATA_URL = 256 * 1024  # data: URLs longer than this are decoded in a worker thread
 _MAGIC_BYTES = 12  # enough of a body to tell PNG, JPEG, GIF and WebP apart
 T = TypeVar("T")
 
@@ -271,9 +270,7 @@ class Downloader:
         self, image: Image, destination: tuple[str, str] | None, overwrite: bool
     ) -> _Sink:
         sink = _Sink(destination)
-        decode = partial(decode_data_url, image.url, max_bytes=self._limits.max_image_bytes)
-        # base64 of a 40 MB data: URL would hold the event loop for most of a second
-        sink.buffer += await _in_thread(decode) if len(image.url) > _SMALL_DATA_URL else decode()
+        sink.buffer += decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
         sink.received = len(sink.buffer)
         sink.sniff(image.url[:40])
         if sink.to_disk:

@@ -34,7 +34,6 @@ from ._retry import parse_retry_after
 from ._version import __version__
 
 __all__ = [
-    "UNPARSED",
     "ApiEndpoint",
     "HttpRequest",
     "HttpResponse",
@@ -44,7 +43,6 @@ __all__ = [
     "build_status",
     "decipher_job",
     "decipher_providers",
-    "decode_json",
     "error_for_response",
     "incoherent_answer",
     "is_loopback_host",
@@ -80,22 +78,14 @@ class HttpRequest:
     body: bytes | None = attrs.field(default=None, repr=False)
 
 
-UNPARSED: Any = object()  # HttpResponse.parsed before anyone decoded the body
-
-
 @attrs.frozen
 class HttpResponse:
-    """A fully read HTTP response; ``parsed`` is its JSON body when decoded ahead of time."""
+    """A fully read HTTP response."""
 
     status: int
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes = attrs.field(repr=False)
     url: str = ""
-    parsed: Any = attrs.field(default=UNPARSED, repr=False, eq=False)
-
-    def with_parsed(self, parsed: Any) -> HttpResponse:
-        """This response with its body's JSON decoded (by a worker thread, for a large body)."""
-        return attrs.evolve(self, parsed=parsed)
 
 
 def parse_url(url: str) -> SplitResult | None:
@@ -277,17 +267,7 @@ def redirect_for(
     return HttpRequest(method, target, headers, body)
 
 
-def decode_json(body: bytes) -> Any:
-    """The JSON in ``body``, or ``UNPARSED`` when it is not JSON (the caller's error says why)."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return UNPARSED
-
-
 def _decode_json(response: HttpResponse, api: ApiEndpoint, what: str) -> Any:
-    if response.parsed is not UNPARSED:
-        return response.parsed
     try:
         return json.loads(response.body)
     except (ValueError, RecursionError):  # bad JSON, bad UTF-8, a 5,000-digit int, 100k deep
