@@ -187,10 +187,10 @@ class Downloader:
     ) -> _Sink:
         """Fetch ``image`` into a sink (committed to ``destination`` when given), with retries."""
         url = image.url
+        if url[:5].lower() == "data:":  # not split: urlsplit of a 40 MB data: URL costs ~0.1 s
+            return await self._from_data_url(image, destination, overwrite)
         parts = parse_url(url)
         scheme = parts.scheme.lower() if parts is not None else ""
-        if scheme == "data":
-            return await self._from_data_url(image, destination, overwrite)
         if parts is None or parts.username is not None or parts.password is not None:
             raise DownloadError("refusing to download a malformed URL", url=url)
         if scheme not in ("http", "https"):
