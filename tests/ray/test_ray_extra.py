@@ -175,6 +175,36 @@ async def test_a_batch_the_settings_cannot_read_is_refused(radient_server: Threa
     assert radient_server.stats.requests["generate"] == 0
 
 
+@pytest.mark.anyio
+async def test_images_go_to_object_storage_through_fsspec_atomically(
+    radient_server: ThreadedServer,
+) -> None:
+    """A non-local ``image_dir`` (fsspec's in-memory store standing in for s3://, gs://)."""
+    import fsspec
+
+    store = fsspec.filesystem("memory")
+    mapper = rr.RadientMapper(
+        run_id="run-fsspec",
+        id_column="id",
+        api_key=radient_server.api_key,
+        base_url=radient_server.base_url,
+        defaults={"image_size": "square", "num_images": 2},
+        images="path",
+        image_dir="memory://bucket/images",
+    )
+    try:
+        rows = (await mapper(pa.table({"id": [7, 8], "prompt": ["a fox", "an owl"]}))).to_pylist()
+    finally:
+        await mapper.aclose()
+    assert [row["status"] for row in rows] == ["COMPLETED", "COMPLETED"]
+    saved = [path for row in rows for path in row["images"]]
+    assert len(saved) == 4
+    assert all(path.startswith("memory://") and store.exists(path) for path in saved)
+    names = store.find("/bucket/images")
+    assert len(names) == 4  # no temporary file left beside them
+    assert all(store.cat_file(name)[:8] == b"\x89PNG\r\n\x1a\n" for name in names)
+
+
 def test_the_budget_is_split_evenly_over_the_pool() -> None:
     assert rr.RateBudget(requests_per_second=120, actors=4).per_actor == 30
     with pytest.raises(radient_async.ConfigurationError):
