@@ -28,12 +28,15 @@ await server.start()
 server.base_url
 
 # %% [markdown]
-# One generation. A result renders as its images (`_repr_html_`), captioned with the prompt.
+# One generation. `await radient_async.gallery(...)` reads its images through the session and
+# embeds them as small thumbnails (`data:` URIs), so the saved notebook still shows them after the
+# server is gone. (A result also renders by itself, but from the server's URLs.)
 
 # %%
 async with radient_async.Session("notebook-key", server.base_url) as session:
     result = await session.generate("a lighthouse at dusk", num_images=2, image_size=(256, 256))
-result
+    lighthouse = await radient_async.gallery([result])  # inside the block: it reads the images
+lighthouse
 
 # %% [markdown]
 # Watch a job's status changes as they happen, then save its images to disk.
@@ -47,24 +50,28 @@ async with radient_async.Session("notebook-key", server.base_url) as session:
 paths
 
 # %% [markdown]
-# A batch with a progress bar (`tqdm.auto` shows a widget in Jupyter, text elsewhere).
+# A batch with a progress bar. `progress=True` draws tqdm's widget in Jupyter (the `progress`
+# extra brings ipywidgets), one line updated in place in a kernel without ipywidgets, and a text
+# bar in a terminal. Outcomes arrive as jobs finish, not in prompt order.
 
 # %%
 prompts = [f"a mountain lake, study {i}" for i in range(12)]
 async with radient_async.Session("notebook-key", server.base_url) as session:
     outcomes = [
-        outcome async for outcome in session.map(prompts, progress="tqdm", image_size=(128, 128))
+        outcome
+        async for outcome in session.map(
+            prompts, progress=True, download_to="notebook-images/", image_size=(128, 128)
+        )
     ]
-results = [outcome.result for outcome in outcomes if outcome.result is not None]
-len(results)
+[outcome.index for outcome in outcomes]
 
 # %% [markdown]
-# Everything at once: `gallery_html` lays results out as a grid of captioned thumbnails.
+# The gallery lays outcomes out in prompt order (by `outcome.index`) and shows the saved files by
+# their paths relative to this notebook's folder: no session or server needed any more.
 
 # %%
-from IPython.display import HTML
-
-HTML(radient_async.gallery_html(results, title=f"{len(results)} lakes"))
+lakes = await radient_async.gallery(outcomes, title=f"{len(outcomes)} lakes")
+lakes
 
 # %%
 await server.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._batch import BatchOutcome
 from ._config import Limits, Timeouts
-from ._display import gallery_html
+from ._display import Gallery, gallery, gallery_html
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -65,6 +65,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "DownloadError",
+    "Gallery",
     "GenerationRequest",
     "GenerationResult",
     "Image",
@@ -94,6 +95,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "derive_idempotency_key",
+    "gallery",
     "gallery_html",
     "request_fingerprint",
 ]

@@ -8,13 +8,10 @@ import json
 import socket
 import subprocess
 import sys
-import sys as _sys
-import types
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from radient_async.server import ServerConfig, ThreadedServer
 
@@ -125,12 +122,7 @@ def test_fastapi_app_under_uvicorn() -> None:
         assert radient.stats.jobs_created == 13
 
 
-def test_notebook_cells_run_with_top_level_await(monkeypatch: pytest.MonkeyPatch) -> None:
-    displayed: list[Any] = []
-    display = types.ModuleType("IPython.display")
-    display.HTML = lambda html: displayed.append(html) or html  # type: ignore[attr-defined]
-    monkeypatch.setitem(_sys.modules, "IPython", types.ModuleType("IPython"))
-    monkeypatch.setitem(_sys.modules, "IPython.display", display)
+def test_notebook_cells_run_with_top_level_await() -> None:
     source = (EXAMPLES / "notebook.py").read_text()
     code = compile(source, "notebook.py", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     namespace: dict[str, Any] = {}
@@ -141,6 +133,6 @@ def test_notebook_cells_run_with_top_level_await(monkeypatch: pytest.MonkeyPatch
             await result
 
     asyncio.run(run_cells())
-    assert len(namespace["results"]) == 12
-    assert "<img" in namespace["result"]._repr_html_()
-    assert displayed[0].count("<img") == 12
+    assert len(namespace["outcomes"]) == 12
+    assert "<img" in namespace["lighthouse"]._repr_html_()
+    assert namespace["lakes"]._repr_html_().count("<img") == 12

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
-import sys
+import re
 import types
 from pathlib import Path
 from typing import Any
@@ -50,27 +49,17 @@ async def execute(code: types.CodeType, namespace: dict[str, Any]) -> Any:
     return await value if code.co_flags & inspect.CO_COROUTINE else value
 
 
-def fake_ipython(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``IPython.display.HTML`` when IPython is not installed (it always is in Jupyter)."""
-    if importlib.util.find_spec("IPython") is None:
+def captions(page: str) -> list[str]:
+    return re.findall(r"<figcaption[^>]*>(.*?)</figcaption>", page)
 
-        class HTML:
-            def __init__(self, data: str) -> None:
-                self.data = data
 
-            def _repr_html_(self) -> str:
-                return self.data
-
-        display = types.ModuleType("IPython.display")
-        display.HTML = HTML  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
-        monkeypatch.setitem(sys.modules, "IPython.display", display)
+def sources(page: str) -> list[str]:
+    return re.findall(r'<img src="([^"]*)"', page)
 
 
 async def test_every_cell_runs_in_its_own_task_and_displays(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake_ipython(monkeypatch)
     monkeypatch.chdir(tmp_path)
     cells = code_cells(NOTEBOOK.read_text())
     assert len(cells) == 6
@@ -84,13 +73,38 @@ async def test_every_cell_runs_in_its_own_task_and_displays(
         async with anyio.create_task_group() as group:
             group.start_soon(run, cell)
 
-    base_url, result, paths, count, grid, _ = shown
+    base_url, lighthouse, paths, finished, lakes, _ = shown
     assert base_url.startswith("http://127.0.0.1:")
-    assert result._repr_html_().count("<img") == 2
-    assert "a lighthouse at dusk" in result._repr_html_()
     assert [Path(p).parent.name for p in paths] == ["notebook-images"]
     assert all(Path(p).is_file() for p in paths)
-    assert count == 12
-    assert grid._repr_html_().count("<img") == 12
-    assert "<h3>12 lakes</h3>" in grid._repr_html_()
+    assert sorted(finished) == list(range(12))
     assert namespace["server"].stats.jobs_created == 14
+
+    # one generation: its two images embedded as thumbnails, nothing pointing at the server
+    page = lighthouse._repr_html_()
+    assert len(sources(page)) == 2
+    assert all(
+        src.startswith(("data:image/jpeg;base64,", "data:image/png;base64,"))
+        for src in sources(page)
+    )
+    assert captions(page) == ["a lighthouse at dusk"] * 2
+
+    # the batch: in prompt order whatever order the jobs finished in, shown from the saved files
+    page = lakes._repr_html_()
+    assert "<h3>12 lakes</h3>" in page
+    assert captions(page) == namespace["prompts"]
+    saved = [o.paths[0] for o in sorted(namespace["outcomes"], key=lambda o: o.index)]
+    assert sources(page) == [
+        Path(p).resolve().relative_to(tmp_path.resolve()).as_posix() for p in saved
+    ]
+    assert all((tmp_path / src).is_file() for src in sources(page))
+
+    # the server is stopped: no image left behind it
+    for gallery in (lighthouse, lakes):
+        assert "http://" not in gallery._repr_html_()
+        assert "127.0.0.1" not in gallery._repr_html_()
+
+    # the bar (tqdm's text bar on stderr, as on a terminal) reached the end, with no warning
+    captured = capsys.readouterr()
+    assert "12/12" in captured.err
+    assert "IProgress" not in captured.err + captured.out
