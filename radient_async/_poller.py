@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from ._calls import Calls
+from ._calls import Calls, OutOfTime
 from ._config import Timeouts
 from ._convert import WireJob
 from ._errors import (
@@ -302,7 +302,9 @@ class _Watch:
                 raise
             except RadientError as exc:
                 if clock.now() >= self.deadline - 0.05:
-                    raise self._timeout(exc) from exc
+                    # A poll cut short by the deadline itself says less than the failure before it.
+                    last = failure if isinstance(exc, OutOfTime) and failure is not None else exc
+                    raise self._timeout(last) from last
                 _log.debug("status of %s unreadable (%s); polling on", self.request_id, exc)
                 failure, hint = exc, None
                 continue
