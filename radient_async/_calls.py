@@ -31,7 +31,7 @@ from ._ratelimit import RateGate
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retry_delay
 from ._slots import Slots
 
-__all__ = ["Calls", "OutOfTime", "Transient"]
+__all__ = ["Calls", "Transient"]
 
 _log = logging.getLogger("radient_async")
 _MAX_REDIRECTS = 5
@@ -129,7 +129,7 @@ class Calls:
             try:
                 result = await attempt()
             except (APIConnectionError, IntegrityError) as exc:
-                if isinstance(exc, OutOfTime):
+                if isinstance(exc, _OutOfTime):
                     raise
                 again = Transient(exc)
             except Transient as exc:
@@ -202,7 +202,7 @@ class Calls:
             try:
                 left = deadline - self.clock.now()
                 if left <= 0:
-                    raise OutOfTime(hop, 0.0, "its turn")
+                    raise _OutOfTime(hop, 0.0, "its turn")
                 outcome = await exchange(hop, left if cap is None else min(left, cap))
             finally:
                 slots.release()
@@ -215,14 +215,14 @@ class Calls:
         """Wait for the rate gate (API origin only) and a slot, at most until ``deadline``."""
         started = self.clock.now()
         if self._api.is_own_origin(hop.url) and not await self.gate.wait_turn(deadline):
-            raise OutOfTime(hop, self.clock.now() - started, "the rate limiter")
+            raise _OutOfTime(hop, self.clock.now() - started, "the rate limiter")
         try:
             await slots.acquire(max(0.0, deadline - self.clock.now()))
         except TimeoutError:
-            raise OutOfTime(hop, self.clock.now() - started, "a free slot") from None
+            raise _OutOfTime(hop, self.clock.now() - started, "a free slot") from None
 
 
-class OutOfTime(APITimeoutError):
+class _OutOfTime(APITimeoutError):
     """No turn to send before the call's deadline; says how long the call really waited."""
 
     def __init__(self, request: HttpRequest, waited: float, what: str) -> None:

@@ -17,10 +17,11 @@ from typing import Any
 
 import anyio
 
-from ._calls import Calls, OutOfTime
+from ._calls import Calls
 from ._config import Timeouts
 from ._convert import WireJob
 from ._errors import (
+    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     JobCancelled,
@@ -302,8 +303,10 @@ class _Watch:
                 raise
             except RadientError as exc:
                 if clock.now() >= self.deadline - 0.05:
-                    # A poll cut short by the deadline itself says less than the failure before it.
-                    last = failure if isinstance(exc, OutOfTime) and failure is not None else exc
+                    # A poll the deadline itself cut short (no turn, or its attempt timed out at
+                    # the deadline) says less than the real failure before it.
+                    cut = isinstance(exc, APITimeoutError)
+                    last = failure if cut and failure is not None else exc
                     raise self._timeout(last) from last
                 _log.debug("status of %s unreadable (%s); polling on", self.request_id, exc)
                 failure, hint = exc, None
