@@ -9,13 +9,10 @@ File I/O runs in worker threads, never on the event loop.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import BinaryIO, TypeVar
-from urllib.parse import unquote_to_bytes
 
 import anyio
 import anyio.to_thread
@@ -25,31 +22,17 @@ from ._config import Limits, Timeouts
 from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientError
 from ._http import StreamedResponse
 from ._models import Image, extension_for
+from ._offload import decode_data_url
 from ._paths import commit_file, discard_file, open_temp_beside
 from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, parse_url
 from ._sources import TRAILER_BYTES, image_is_complete, sniff_image_type
 
-__all__ = ["Downloader", "decode_data_url"]
+__all__ = ["Downloader"]
 
 _SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
 _FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
 _MAGIC_BYTES = 12  # enough of a body to tell PNG, JPEG, GIF and WebP apart
 T = TypeVar("T")
-
-
-def decode_data_url(url: str, *, max_bytes: int) -> bytes:
-    """The bytes of a ``data:`` URL (base64 or percent-encoded), or ``DownloadError``."""
-    header, sep, payload = url.partition(",")
-    if not sep:
-        raise DownloadError("malformed data: URL (no comma)", url=url[:40])
-    if len(payload) * 3 // 4 > max_bytes:
-        raise DownloadError(f"data: URL larger than {max_bytes} bytes", url=url[:40])
-    if header.lower().endswith(";base64"):
-        try:
-            return base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            raise DownloadError("data: URL with invalid base64", url=url[:40]) from None
-    return unquote_to_bytes(payload)
 
 
 class _Sink:
@@ -270,7 +253,7 @@ class Downloader:
         self, image: Image, destination: tuple[str, str] | None, overwrite: bool
     ) -> _Sink:
         sink = _Sink(destination)
-        sink.buffer += decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
+        sink.buffer = await decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
         sink.received = len(sink.buffer)
         sink.sniff(image.url[:40])
         if sink.to_disk:

@@ -43,13 +43,15 @@ from ._models import (
     JobStatus,
     JobUpdate,
 )
+from ._offload import Offload
 from ._polling import DurationEstimate, PollPolicy, poll_delay
 from ._protocol import (
     ApiEndpoint,
+    HttpResponse,
+    JobAnswer,
     build_generate,
     build_status,
-    decipher_job,
-    incoherent_answer,
+    check_answer,
     poll_hint,
 )
 from ._slots import Slots
@@ -95,9 +97,11 @@ class Jobs:
         timeouts: Timeouts,
         slots: Slots,
         fetcher: ImageFetcher,
+        offload: Offload,
         rng: random.Random,
     ) -> None:
         self._calls = calls
+        self._offload = offload
         self._api = api
         self._poll = poll
         self._timeouts = timeouts
@@ -125,14 +129,14 @@ class Jobs:
             http = build_generate(self._api, request, idempotency_key or secrets.token_hex(16))
             submitted_at = self._calls.clock.now()
             response = await self._calls.api(http, deadline=submitted_at + self._timeouts.request)
-            job = decipher_job(response, self._api)
+            job, problem = await self.read(response, None, request.num_images)
         except BaseException:
             slot.give_back()
             raise
         watch = _Watch(self, job.request_id, job.provider or request.provider, request.prompt, slot)
         watch.max_images = request.num_images
         watch.start(submitted_at, timeout)
-        if watch.incoherent(job) is not None or not watch.settle(job):  # polls find the truth
+        if problem is not None or not watch.settle(job):  # polls find the truth
             self._start(watch, poll_hint(response))
         return watch.feed.handle
 
@@ -145,6 +149,13 @@ class Jobs:
         watch.start(self._calls.clock.now(), timeout)
         self._start(watch, None)
         return watch.feed.handle
+
+    async def read(
+        self, response: HttpResponse, request_id: str | None, max_images: int
+    ) -> JobAnswer:
+        """A job answer and whether it is believable; large ones are parsed off the loop."""
+        check_answer(response, self._api, request_id)
+        return await self._offload.read_job(response, request_id=request_id, max_images=max_images)
 
     def _start(self, watch: _Watch, hint: float | None) -> None:
         assert self.spawn is not None, "Jobs.spawn is set when the session opens"
@@ -228,10 +239,6 @@ class _Watch:
             self.scope.cancel()
         self.slot.give_back()
 
-    def incoherent(self, job: WireJob) -> MalformedResponseError | None:
-        """Why ``job`` cannot be this job's true state (too many images, done without any)."""
-        return incoherent_answer(job, self.max_images)
-
     def settle(self, job: WireJob) -> bool:
         """Feed one observation to the handle; True once the handle has its outcome."""
         step = self.machine.observe(job.status)
@@ -298,7 +305,7 @@ class _Watch:
                 raise self._timeout(failure) from failure
             await clock.sleep(delay)
             try:
-                job = await self._status()
+                answer = await self._status()
             except _PERMANENT:
                 raise
             except RadientError as exc:
@@ -311,8 +318,8 @@ class _Watch:
                 _log.debug("status of %s unreadable (%s); polling on", self.request_id, exc)
                 failure, hint = exc, None
                 continue
-            failure, hint = None, job[1]
-            problem = self.incoherent(job[0])
+            job, problem, hint = answer
+            failure = None
             if problem is not None:  # maybe a moment before the images are listed: look again
                 self.incoherent_answers += 1
                 if self.incoherent_answers >= _MAX_INCOHERENT:
@@ -320,18 +327,20 @@ class _Watch:
                 _log.debug("status of %s not believable (%s); polling on", self.request_id, problem)
                 failure = problem
                 continue
-            if self.settle(job[0]):
+            if self.settle(job):
                 if self.machine.state is JobStatus.COMPLETED:
                     jobs.durations.observe(clock.now() - submitted_at)
                 return
 
-    async def _status(self) -> tuple[WireJob, float | None]:
+    async def _status(self) -> tuple[WireJob, MalformedResponseError | None, float | None]:
+        """One status poll: the answer, why it is not believable (or None), the server's hint."""
         jobs = self.jobs
         request = build_status(jobs._api, self.request_id, self.feed.handle.provider)
         response = await jobs._calls.api(
             request, deadline=self.deadline, request_id=self.request_id
         )
-        return decipher_job(response, jobs._api, request_id=self.request_id), poll_hint(response)
+        job, problem = await jobs.read(response, self.request_id, self.max_images)
+        return job, problem, poll_hint(response)
 
     def _timeout(self, failure: RadientError | None) -> JobTimeout:
         last = "" if failure is None else str(failure)

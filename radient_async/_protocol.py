@@ -41,18 +41,21 @@ __all__ = [
     "build_generate",
     "build_providers",
     "build_status",
+    "check_answer",
     "decipher_job",
     "decipher_providers",
     "error_for_response",
     "incoherent_answer",
     "is_loopback_host",
     "origin_of",
+    "read_job",
     "redirect_for",
 ]
 
 USER_AGENT = f"radient-async/{__version__}"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SNIPPET = 300
+_MAX_ERROR_JSON = 64 * 1024
 
 
 class Secret(str):
@@ -84,7 +87,7 @@ class HttpResponse:
 
     status: int
     headers: Mapping[str, str] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
+    body: bytes | bytearray = attrs.field(repr=False)  # large bodies stay in their read buffer
     url: str = ""
 
 
@@ -267,11 +270,12 @@ def redirect_for(
     return HttpRequest(method, target, headers, body)
 
 
-def _decode_json(response: HttpResponse, api: ApiEndpoint, what: str) -> Any:
+def _decode_json(response: HttpResponse, what: str) -> Any:
+    """The body as JSON (the body already scrubbed of the key), or ``MalformedResponseError``."""
     try:
         return json.loads(response.body)
     except (ValueError, RecursionError):  # bad JSON, bad UTF-8, a 5,000-digit int, 100k deep
-        snippet = _snippet(api.scrub(response).body)
+        snippet = _snippet(response.body)
         raise MalformedResponseError(
             f"{what}: expected JSON, got {_content_type(response)} "
             f"(HTTP {response.status}): {snippet!r}",
@@ -280,7 +284,7 @@ def _decode_json(response: HttpResponse, api: ApiEndpoint, what: str) -> Any:
         ) from None
 
 
-def _snippet(body: bytes) -> str:
+def _snippet(body: bytes | bytearray) -> str:
     text = body[:_SNIPPET].decode("utf-8", "replace")
     return text + ("…" if len(body) > _SNIPPET else "")
 
@@ -326,8 +330,10 @@ def error_for_response(
     return cls(text, **kwargs)
 
 
-def _error_details(body: bytes) -> tuple[str | None, str | None, str | None]:
+def _error_details(body: bytes | bytearray) -> tuple[str | None, str | None, str | None]:
     """(message, code, field) from ``{"error": ...}`` bodies; Nones when the body is not that."""
+    if len(body) > _MAX_ERROR_JSON:  # no error object is this large; parsing it would stall
+        return None, None, None
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -345,7 +351,8 @@ def _error_details(body: bytes) -> tuple[str | None, str | None, str | None]:
     )
 
 
-def _check_status(response: HttpResponse, api: ApiEndpoint, request_id: str | None) -> None:
+def check_answer(response: HttpResponse, api: ApiEndpoint, request_id: str | None) -> None:
+    """Raise the typed error a non-2xx answer stands for."""
     if response.status >= 400:
         raise error_for_response(response, api, request_id=request_id)
     if not 200 <= response.status < 300:
@@ -358,26 +365,52 @@ def decipher_job(
     response: HttpResponse, api: ApiEndpoint, *, request_id: str | None = None
 ) -> WireJob:
     """A generate or status response as a ``WireJob``, or the typed error it stands for."""
-    _check_status(response, api, request_id)
-    job: WireJob = structure(_decode_json(response, api, "job"), WireJob, what="job")
+    check_answer(response, api, request_id)
+    return read_job(api.scrub(response), request_id=request_id)[0]
+
+
+# A job answer, and why it cannot be true of the job asked for (None if it can be).
+JobAnswer = tuple[WireJob, MalformedResponseError | None]
+
+
+def read_job(
+    response: HttpResponse, *, request_id: str | None = None, max_images: int | None = None
+) -> JobAnswer:
+    """A 2xx job answer, already scrubbed of the key, as a ``WireJob``; with ``max_images``, also
+    whether it is believable (``incoherent_answer``).
+
+    Past ``max_images`` the image list is cut before it is structured (5,000 listed images cost
+    no 5,000 objects). Pure, with picklable arguments and result: ``_offload`` runs it in a
+    worker process for large answers.
+    """
+    data = _decode_json(response, "job")
+    listed = data.get("images") if isinstance(data, dict) else None
+    count = len(listed) if isinstance(listed, list) else 0
+    if max_images is not None and count > max_images + 1:
+        data = {**data, "images": listed[: max_images + 1]}  # type: ignore[index]
+    job: WireJob = structure(data, WireJob, what="job")
     if not job.request_id:
         raise MalformedResponseError("job response has an empty request_id")
     if request_id is not None and job.request_id != request_id:
         raise MalformedResponseError(
             f"asked for job {request_id} but the API answered for {job.request_id}"
         )
-    return job
+    problem = None if max_images is None else incoherent_answer(job, max_images, listed=count)
+    return job, problem
 
 
-def incoherent_answer(job: WireJob, max_images: int) -> MalformedResponseError | None:
+def incoherent_answer(
+    job: WireJob, max_images: int, *, listed: int | None = None
+) -> MalformedResponseError | None:
     """Why a well-formed job answer cannot be true of the job asked for, or None if it can be.
 
     A finished job has its images, and no more than were asked for: a ``COMPLETED`` with none is
     a success that delivers nothing, and 5,000 images for ``num_images=1`` would write 5,000 files.
+    ``listed`` is how many the answer listed, when ``job.images`` was cut short.
     """
     if job.status != "COMPLETED":
         return None
-    count = len(job.images or ())
+    count = len(job.images or ()) if listed is None else listed
     if count == 0:
         return MalformedResponseError(f"job {job.request_id} is COMPLETED but lists no images")
     if count > max_images:
@@ -389,8 +422,8 @@ def incoherent_answer(job: WireJob, max_images: int) -> MalformedResponseError |
 
 def decipher_providers(response: HttpResponse, api: ApiEndpoint) -> tuple[str, ...]:
     """The provider ids from ``GET /images/providers``."""
-    _check_status(response, api, None)
-    data = _decode_json(response, api, "providers")
+    check_answer(response, api, None)
+    data = _decode_json(api.scrub(response), "providers")
     listing: WireProviders = structure(data, WireProviders, what="providers")
     return tuple(listing.providers)
 

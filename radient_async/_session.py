@@ -28,6 +28,7 @@ from ._http import Transport
 from ._jobs import JobHandle
 from ._keys import check_idempotency_key
 from ._models import GenerationRequest, GenerationResult, ImageSize
+from ._offload import Offload
 from ._poller import Jobs
 from ._polling import PollPolicy
 from ._progress import ProgressSpec
@@ -120,6 +121,7 @@ class Session:
             timeouts=self._timeouts,
             fsync=fsync_downloads,
         )
+        self._offload = Offload()
         self._jobs = Jobs(
             self._calls,
             self._api,
@@ -127,6 +129,7 @@ class Session:
             timeouts=self._timeouts,
             slots=Slots(self._limits.jobs),
             fetcher=downloader,
+            offload=self._offload,
             rng=rng,
         )
         self._group: anyio.abc.TaskGroup | None = None
@@ -181,6 +184,7 @@ class Session:
                     await self._host
             finally:
                 self._group = None
+                await self._offload.aclose()
                 await self._transport.close()
                 self._state = _State.CLOSED
 
