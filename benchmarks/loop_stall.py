@@ -15,8 +15,8 @@ import base64
 import json
 import multiprocessing
 import time
-from multiprocessing.synchronize import Event
 from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 
 from aiohttp import web
 
