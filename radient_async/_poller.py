@@ -44,7 +44,7 @@ from ._models import (
     JobUpdate,
 )
 from ._offload import Offload
-from ._polling import DurationEstimate, PollPolicy, poll_delay
+from ._polling import FirstLook, PollPolicy, poll_delay
 from ._protocol import (
     ApiEndpoint,
     HttpResponse,
@@ -108,7 +108,8 @@ class Jobs:
         self._slots = slots
         self._fetcher = fetcher
         self._rng = rng
-        self.durations = DurationEstimate()
+        self.first_look = FirstLook()
+        self._waiting_to_learn: set[anyio.CancelScope] = set()
         self.spawn: Spawn | None = None
 
     async def submit(
@@ -191,6 +192,23 @@ class Jobs:
             for index, image in enumerate(job.images or ())
         )
 
+    async def wait_to_learn(self, timeout: float) -> bool:
+        """Sleep until the session learns when to look first (True), at most ``timeout`` (False)."""
+        scope = anyio.CancelScope()
+        self._waiting_to_learn.add(scope)
+        try:
+            with scope:
+                await self._calls.clock.sleep(timeout)
+        finally:
+            self._waiting_to_learn.discard(scope)
+        return scope.cancelled_caught
+
+    def seen_done(self, elapsed: float) -> None:
+        """A job looked at on the policy's schedule was done ``elapsed`` seconds in."""
+        if self.first_look.seen_done(elapsed):
+            for scope in self._waiting_to_learn:
+                scope.cancel()
+
     def delay(self, elapsed: float, hint: float | None, first: float | None) -> float:
         """The wait before the next poll of a job ``elapsed`` seconds old."""
         return poll_delay(self._poll, elapsed, hint=hint, rng=self._rng, first=first)
@@ -218,6 +236,9 @@ class _Watch:
         self.machine = StatusMachine(max_unknown=jobs._poll.max_unknown)
         self.max_images = MAX_NUM_IMAGES  # the request's num_images, when this session sent it
         self.incoherent_answers = 0
+        self.planning = False  # the next look is a first look, planned from what was learned
+        self.probe = False  # polling on the policy's schedule to learn how long jobs take
+        self.planned_at: float | None = None  # the learned first look this job's look used
         self.scope: anyio.CancelScope | None = None
         self.deadline = 0.0
         self.timeout = 0.0
@@ -289,48 +310,82 @@ class _Watch:
             self.feed.reject(JobCancelled(self.request_id, "cancelled"))
 
     async def _poll(self, hint: float | None) -> None:
-        jobs, clock = self.jobs, self.jobs._calls.clock
-        submitted_at = self.feed.handle.submitted_at
-        first: float | None = jobs.durations.first_delay(jobs._poll)
+        clock = self.jobs._calls.clock
         failure: RadientError | None = None  # the last poll's, while polls are failing
-        while True:
-            now = clock.now()
-            elapsed = now - submitted_at
-            if first is not None:
-                first = max(0.0, first - elapsed)  # the first look is timed from submission
-            delay = jobs.delay(elapsed, hint, first)
-            first = None
-            if now + delay >= self.deadline:
-                await clock.sleep(self.deadline - now)
-                raise self._timeout(failure) from failure
-            await clock.sleep(delay)
-            try:
-                answer = await self._status()
-            except _PERMANENT:
-                raise
-            except RadientError as exc:
-                if clock.now() >= self.deadline - 0.05:
-                    # A poll the deadline itself cut short (no turn, or its attempt timed out at
-                    # the deadline) says less than the real failure before it.
-                    cut = isinstance(exc, APITimeoutError)
-                    last = failure if cut and failure is not None else exc
-                    raise self._timeout(last) from last
-                _log.debug("status of %s unreadable (%s); polling on", self.request_id, exc)
-                failure, hint = exc, None
-                continue
-            job, problem, hint = answer
-            failure = None
-            if problem is not None:  # maybe a moment before the images are listed: look again
-                self.incoherent_answers += 1
-                if self.incoherent_answers >= _MAX_INCOHERENT:
-                    raise problem
-                _log.debug("status of %s not believable (%s); polling on", self.request_id, problem)
-                failure = problem
-                continue
-            if self.settle(job):
-                if self.machine.state is JobStatus.COMPLETED:
-                    jobs.durations.observe(clock.now() - submitted_at)
-                return
+        self.planning = hint is None and not self.attach  # first look: what the session learned
+        try:
+            while True:
+                delay, planned = await self._next_delay(hint)
+                now = clock.now()
+                if now + delay >= self.deadline:
+                    await clock.sleep(self.deadline - now)
+                    raise self._timeout(failure) from failure
+                await clock.sleep(delay)
+                try:
+                    job, problem, hint = await self._status()
+                except _PERMANENT:
+                    raise
+                except RadientError as exc:
+                    failure, hint = self._unreadable(exc, failure), None
+                    continue
+                failure = None
+                self.planning = self.planning and hint is None
+                if problem is not None:  # maybe a moment before the images are listed: look again
+                    failure = self._unbelievable(problem)
+                    continue
+                self._learn(job, planned)
+                if self.settle(job):
+                    return
+        finally:
+            if self.probe:
+                self.jobs.first_look.probe_ended()
+
+    async def _next_delay(self, hint: float | None) -> tuple[float, bool]:
+        """The wait before the next look, and whether it is a first look planned from what the
+        session learned. While the session's probes are still learning, waits without polling
+        (looking once every ``max_interval`` should they take long)."""
+        jobs, clock, policy = self.jobs, self.jobs._calls.clock, self.jobs._poll
+        submitted_at = self.feed.handle.submitted_at
+        while self.planning:
+            elapsed = clock.now() - submitted_at
+            wait = jobs.first_look.plan(policy, elapsed=elapsed)
+            if wait is not None:
+                self.planning, self.probe = False, jobs.first_look.at is None
+                self.planned_at = jobs.first_look.at if wait > 0 else None
+                return jobs.delay(elapsed, None, wait), self.planned_at is not None
+            patience = jobs.delay(elapsed, None, policy.max_interval)
+            if not await jobs.wait_to_learn(min(patience, self.deadline - clock.now())):
+                return 0.0, False
+        return jobs.delay(clock.now() - submitted_at, hint, None), False
+
+    def _learn(self, job: WireJob, planned: bool) -> None:
+        """What this look teaches the session about when to look at a job first."""
+        if self.attach:
+            return  # a re-attached job's age is unknown
+        done = parse_status(job.status) in (JobStatus.COMPLETED, JobStatus.FAILED)
+        if planned and self.planned_at is not None:
+            self.jobs.first_look.looked(done, self.planned_at)
+        elif done:
+            self.jobs.seen_done(self.jobs._calls.clock.now() - self.feed.handle.submitted_at)
+
+    def _unreadable(self, exc: RadientError, failure: RadientError | None) -> RadientError:
+        """A poll failed: poll on (returning the failure to remember), or time out at the end."""
+        if self.jobs._calls.clock.now() >= self.deadline - 0.05:
+            # A poll the deadline itself cut short (no turn, or its attempt timed out at the
+            # deadline) says less than the real failure before it.
+            cut = isinstance(exc, APITimeoutError)
+            last = failure if cut and failure is not None else exc
+            raise self._timeout(last) from last
+        _log.debug("status of %s unreadable (%s); polling on", self.request_id, exc)
+        return exc
+
+    def _unbelievable(self, problem: MalformedResponseError) -> MalformedResponseError:
+        """An answer that cannot be true: look again, or fail after ``_MAX_INCOHERENT``."""
+        self.incoherent_answers += 1
+        if self.incoherent_answers >= _MAX_INCOHERENT:
+            raise problem
+        _log.debug("status of %s not believable (%s); polling on", self.request_id, problem)
+        return problem
 
     async def _status(self) -> tuple[WireJob, MalformedResponseError | None, float | None]:
         """One status poll: the answer, why it is not believable (or None), the server's hint."""

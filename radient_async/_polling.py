@@ -3,12 +3,13 @@
 A quick first look, then intervals that grow with the time already waited (so short jobs are seen
 promptly and long jobs cost few requests), spread by jitter so thousands of jobs never poll in
 lock-step, and overridden by a server hint (``poll-after-ms``/``Retry-After``) when one is given.
-Once a session has seen jobs finish, the first look waits for part of their typical duration
-(``DurationEstimate``), so a job is not asked about long before it can possibly be done.
+The first look is learned per session (``FirstLook``): a couple of probe jobs find how long jobs
+take while the others wait without polling, then first looks land where most jobs are done.
 """
 
 from __future__ import annotations
 
+import math
 import random
 
 import attrs
@@ -16,7 +17,7 @@ import attrs
 from ._errors import ConfigurationError
 from ._validate import fraction, integer, seconds, setting
 
-__all__ = ["DurationEstimate", "PollPolicy", "poll_delay"]
+__all__ = ["FirstLook", "PollPolicy", "poll_delay"]
 
 
 _interval = setting(seconds())
@@ -45,26 +46,52 @@ class PollPolicy:
 
 
 @attrs.define
-class DurationEstimate:
-    """A moving average of how long jobs take to finish (seconds), learned from observations."""
+class FirstLook:
+    """When to look at a job first, learned so that ``target`` of jobs are done by then.
 
-    smoothing: float = 0.1
-    typical: float | None = None
+    Until something is known, ``probes`` jobs poll on the policy's schedule while the others wait
+    (``plan`` says ``None``); the first job seen done sets the first look to its time. After that
+    every first look nudges it (a stochastic quantile estimate: multiply by
+    ``exp(step * (target - done))``). Only a first look's outcome is used, never the time a job
+    was *seen* done, which is always late: learning from it would creep upwards with every poll;
+    and only a look made at the planned time (not one a job was already past).
+    """
 
-    def observe(self, duration: float) -> None:
-        """Fold in one job's time from submission to completion."""
-        if duration <= 0:
-            return
-        if self.typical is None:
-            self.typical = duration
-        else:
-            self.typical += self.smoothing * (duration - self.typical)
+    target: float = 0.8
+    step: float = 0.1
+    probes: int = 2
+    at: float | None = None  # seconds after submission
+    probing: int = 0  # probes polling right now
 
-    def first_delay(self, policy: PollPolicy) -> float:
-        """When to look first: 60% of the typical duration, within the policy's bounds."""
-        if self.typical is None:
+    def plan(self, policy: PollPolicy, *, elapsed: float = 0.0) -> float | None:
+        """The wait before a job's first look (``elapsed`` seconds after its submission);
+        ``None``: wait for ``learned`` (at most ``policy.max_interval``) and ask again."""
+        if self.at is not None:
+            return max(0.0, max(policy.first_delay, self.at) - elapsed)
+        if self.probing < self.probes:
+            self.probing += 1
             return policy.first_delay
-        return min(max(policy.first_delay, 0.6 * self.typical), policy.max_interval)
+        return None
+
+    def probe_ended(self) -> None:
+        """A probe job stopped polling (done or not): another job may probe."""
+        self.probing = max(0, self.probing - 1)
+
+    def seen_done(self, elapsed: float) -> bool:
+        """A job polled on the policy's schedule was seen done ``elapsed`` seconds in; True when
+        that is the session's first knowledge of how long jobs take."""
+        if self.at is not None or elapsed <= 0:
+            return False
+        self.at = elapsed
+        return True
+
+    def looked(self, done: bool, planned_at: float) -> None:
+        """A first look planned at ``planned_at`` found the job done (or not): move the first look
+        one step from there. Looks planned at the same value move it one step in all, not one step
+        each: a thousand jobs that missed together must not push it up a thousandfold."""
+        moved = planned_at * math.exp(self.step * (self.target - (1.0 if done else 0.0)))
+        if self.at is not None:
+            self.at = min(self.at, moved) if done else max(self.at, moved)
 
 
 def poll_delay(

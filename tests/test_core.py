@@ -18,7 +18,7 @@ from radient_async import _protocol as protocol
 from radient_async._convert import request_to_wire
 from radient_async._models import GenerationRequest
 from radient_async._paths import safe_filename
-from radient_async._polling import DurationEstimate, PollPolicy, poll_delay
+from radient_async._polling import PollPolicy, poll_delay
 from radient_async._ratelimit import AimdState
 from radient_async._retry import RetryPolicy, backoff_delay, parse_retry_after
 from radient_async._status import StatusMachine, Step, parse_status
@@ -271,19 +271,6 @@ def test_poll_schedule_quick_first_then_growing_and_clamped() -> None:
     assert poll_delay(policy, 100) == 2
     assert poll_delay(policy, 3, hint=0.001) == 0.05
     assert poll_delay(policy, 3, hint=60) == 2
-
-
-def test_first_look_waits_for_part_of_the_learned_duration() -> None:
-    policy = PollPolicy(first_delay=0.1, max_interval=5, jitter=0)
-    estimate = DurationEstimate(smoothing=0.5)
-    assert estimate.first_delay(policy) == 0.1  # nothing learned yet
-    estimate.observe(1.0)
-    estimate.observe(2.0)
-    assert estimate.typical == pytest.approx(1.5)
-    assert estimate.first_delay(policy) == pytest.approx(0.9)
-    assert poll_delay(policy, 0.01, first=0.9) == pytest.approx(0.9)
-    estimate.observe(100.0)
-    assert estimate.first_delay(policy) == 5  # never beyond max_interval
 
 
 def test_poll_jitter_spreads_within_bounds() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radient_async._polling import DurationEstimate, PollPolicy, poll_delay
+from radient_async._polling import FirstLook, PollPolicy, poll_delay
 
 
 class FixedRandom(random.Random):
@@ -169,27 +169,63 @@ def test_policy_is_frozen_and_keyword_only() -> None:
         PollPolicy(0.1)  # type: ignore[misc]
 
 
-# -- the learned duration ------------------------------------------------------------------------
+# -- the learned first look ----------------------------------------------------------------------
 
 
-def test_duration_estimate_is_a_moving_average() -> None:
-    estimate = DurationEstimate(smoothing=0.25)
-    estimate.observe(4.0)
-    assert estimate.typical == 4.0  # the first observation is taken as is
-    estimate.observe(8.0)
-    assert estimate.typical == pytest.approx(5.0)
-    estimate.observe(0.0)  # nonsense durations are ignored
-    estimate.observe(-3.0)
-    assert estimate.typical == pytest.approx(5.0)
+def test_before_anything_is_known_two_jobs_probe_and_the_rest_wait() -> None:
+    model = FirstLook(probes=2)
+    assert model.plan(POLICY) == POLICY.first_delay
+    assert model.plan(POLICY) == POLICY.first_delay
+    assert model.plan(POLICY) is None  # a third job waits for what the probes find
+    model.probe_ended()
+    assert model.plan(POLICY) == POLICY.first_delay  # a probe gave up: another job probes
 
 
-@pytest.mark.parametrize(
-    ("typical", "first"),
-    [(None, 0.2), (0.1, 0.2), (1.0, 0.6), (5.0, 3.0), (100.0, 4.0)],
-)
-def test_first_look_is_part_of_the_typical_duration(typical: float | None, first: float) -> None:
-    estimate = DurationEstimate(typical=typical)
-    assert estimate.first_delay(POLICY) == pytest.approx(first)
+def test_the_first_job_seen_done_sets_the_first_look() -> None:
+    model = FirstLook()
+    assert model.seen_done(0.0) is False  # nonsense is ignored
+    assert model.seen_done(5.2) is True
+    assert model.seen_done(3.0) is False  # later sightings teach nothing: they are late
+    assert model.at == 5.2
+    assert model.plan(POLICY) == pytest.approx(5.2)
+    assert model.plan(POLICY, elapsed=2.0) == pytest.approx(3.2)  # timed from submission
+    assert model.plan(POLICY, elapsed=9.0) == 0.0
+    assert FirstLook(at=0.01).plan(POLICY) == POLICY.first_delay  # never before first_delay
+
+
+@pytest.mark.parametrize("start", [0.2, 1.0, 3.0])
+def test_first_looks_converge_on_the_target_share_of_jobs_done(start: float) -> None:
+    rng = random.Random(7)
+    model = FirstLook(target=0.8, at=start)
+    durations = [0.3 + 0.4 * rng.random() for _ in range(3000)]  # uniform 0.3-0.7 s
+    outcomes = []
+    for duration in durations:
+        planned = model.at
+        assert planned is not None
+        done = duration <= planned
+        model.looked(done, planned)
+        outcomes.append(done)
+    late = outcomes[-1000:]
+    assert 0.72 <= sum(late) / len(late) <= 0.88
+    assert model.at == pytest.approx(0.62, abs=0.06)  # the 80th percentile of 0.3-0.7
+
+
+def test_a_job_that_is_done_at_its_first_look_pulls_the_look_earlier() -> None:
+    model = FirstLook(target=0.8, step=0.1, at=1.0)
+    model.looked(True, 1.0)
+    assert model.at == pytest.approx(math.exp(-0.02))
+    model.looked(False, model.at)
+    assert model.at == pytest.approx(math.exp(0.06))
+
+
+def test_looks_planned_together_move_the_first_look_one_step_in_all() -> None:
+    model = FirstLook(target=0.8, step=0.1, at=0.37)
+    for _ in range(60):  # 60 jobs planned at 0.37 s, all still running then
+        model.looked(False, 0.37)
+    assert model.at == pytest.approx(0.37 * math.exp(0.08))  # not 0.37 * e**4.8 = 45 s
+    for _ in range(60):
+        model.looked(True, 0.37)
+    assert model.at == pytest.approx(0.37 * math.exp(-0.02))
 
 
 # -- property ------------------------------------------------------------------------------------

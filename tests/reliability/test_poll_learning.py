@@ -1,0 +1,108 @@
+"""The poll schedule learns: probes find how long jobs take, then most jobs are polled once.
+
+Counts only (which jobs were polled before any was seen done, status calls per job), taken by the
+server; no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import anyio
+import pytest
+from aiohttp import web
+
+import radient_async as ra
+
+pytestmark = pytest.mark.anyio
+
+KEY = "sk-poll-learning-42ab"
+LATENCY = 0.4
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+class Jobs:
+    """A server whose jobs finish ``LATENCY`` s after their submit; it logs every status call."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.polls: list[tuple[str, bool]] = []  # (request id, answered COMPLETED)
+        self.ids = itertools.count()
+
+    async def submit(self, request: web.Request) -> web.Response:
+        request_id = f"r{next(self.ids)}"
+        self.started[request_id] = time.monotonic()
+        return web.json_response({"request_id": request_id, "status": "PROCESSING"})
+
+    async def status(self, request: web.Request) -> web.Response:
+        request_id = request.query["request_id"]
+        done = time.monotonic() - self.started[request_id] >= LATENCY
+        self.polls.append((request_id, done))
+        answer: dict[str, Any] = {"request_id": request_id, "status": "PROCESSING"}
+        if done:
+            origin = f"{request.scheme}://{request.host}"
+            answer = {**answer, "status": "COMPLETED", "images": [{"url": f"{origin}/i.png"}]}
+        return web.json_response(answer)
+
+    def polled_before_first_done(self) -> set[str]:
+        first = next(i for i, (_, done) in enumerate(self.polls) if done)
+        return {request_id for request_id, _ in self.polls[:first]}
+
+
+async def server_of(hostile: Any, jobs: Jobs) -> Any:
+    async def image(request: web.Request) -> web.Response:
+        return web.Response(body=PNG, content_type="image/png")
+
+    routes = {"POST /v1/images/generate": jobs.submit, "GET /v1/images/status": jobs.status}
+    return await hostile({**routes, "GET /i.png": image})
+
+
+async def run_batch(session: ra.Session, count: int) -> None:
+    async with anyio.create_task_group() as group:
+        for _ in range(count):
+            group.start_soon(session.generate, "x")
+
+
+async def test_before_any_job_is_done_only_the_probes_poll(hostile: Any) -> None:
+    jobs = Jobs()
+    server = await server_of(hostile, jobs)
+    async with ra.Session(KEY, server.base_url) as session:
+        await run_batch(session, 40)
+    assert len(jobs.started) == 40
+    assert len(jobs.polled_before_first_done()) <= 2  # not 40 jobs polling every 0.1 s
+    # the other 38 waited, then looked when the probes said jobs would be done
+    assert len(jobs.polls) <= 1.5 * 40
+
+
+async def test_a_batch_polls_each_job_about_once(hostile: Any) -> None:
+    jobs = Jobs()
+    server = await server_of(hostile, jobs)
+    async with ra.Session(KEY, server.base_url) as session:
+        outcomes = [o async for o in session.map(["x"] * 150, concurrency=25)]
+    assert all(o.ok for o in outcomes)
+    assert len(jobs.polls) <= 1.5 * 150  # the default schedule alone polls ~5 times per job
+
+
+async def test_a_server_hint_still_wins(hostile: Any) -> None:
+    jobs = Jobs()
+
+    async def submit(request: web.Request) -> web.Response:
+        response = await jobs.submit(request)
+        response.headers["poll-after-ms"] = "450"
+        return response
+
+    async def image(request: web.Request) -> web.Response:
+        return web.Response(body=PNG, content_type="image/png")
+
+    server = await hostile(
+        {
+            "POST /v1/images/generate": submit,
+            "GET /v1/images/status": jobs.status,
+            "GET /i.png": image,
+        }
+    )
+    async with ra.Session(KEY, server.base_url) as session:
+        await run_batch(session, 20)
+    assert len(jobs.polls) == 20  # every job looked at once, when the server said
