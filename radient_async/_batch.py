@@ -33,7 +33,7 @@ from ._config import Limits
 from ._errors import JobFailed, NotFoundError, RadientError, SessionClosedError, ValidationError
 from ._keys import check_idempotency_key, request_fingerprint
 from ._manifest import Manifest, ManifestEntry, ManifestMismatchError
-from ._models import GenerationRequest, GenerationResult
+from ._models import GenerationRequest, GenerationResult, Image
 from ._paths import check_output_folder
 from ._progress import ProgressSink, ProgressSpec, make_progress
 from ._validate import argument, boolean
@@ -49,13 +49,17 @@ _log = logging.getLogger("radient_async")
 
 
 class Submitter(Protocol):
-    """What a batch needs of a session: submit a request, re-attach to a job."""
+    """What a batch needs of a session: submit a request, re-attach to a job, save its images."""
 
     async def submit(
         self, request: GenerationRequest, *, idempotency_key: str | None = None
     ) -> JobHandle: ...
 
     def attach(self, request_id: str, provider: str | None) -> JobHandle: ...
+
+    async def save_images(
+        self, images: tuple[Image, ...], directory: str, *, overwrite: bool
+    ) -> list[tuple[str, int]]: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +146,7 @@ class _Run:
     manifest: Manifest | None
     progress: ProgressSink
     send: MemoryObjectSendStream[BatchOutcome]
+    folder: str | None = None  # download_to, resolved once (manifests record it)
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stopped: anyio.Event = attrs.field(factory=anyio.Event)
     fatal: RadientError | None = None
@@ -230,8 +235,9 @@ class _Run:
             # A re-attached job may have saved its files before the interruption; they are
             # named by its request id, so replacing them rewrites the same image.
             replace = self.overwrite or entry is not None
-            paths = tuple(await result.download(self.download_to, overwrite=replace))
-            sizes, folder = await anyio.to_thread.run_sync(_saved, paths, self.download_to)
+            saved = await self.jobs.save_images(result.images, self.download_to, overwrite=replace)
+            paths, sizes = tuple(p for p, _ in saved), tuple(size for _, size in saved)
+            folder = self.folder
             self.progress.downloaded(len(paths), sum(sizes))
         if self.manifest:
             await self.manifest.record(
@@ -368,15 +374,10 @@ def _item_error(exc: Exception) -> RadientError:
     return error
 
 
-def _saved(paths: tuple[str, ...], download_to: str) -> tuple[tuple[int, ...], str]:
-    """The size of each saved file and the resolved folder they are in (blocking: a thread)."""
-    sizes = []
-    for path in paths:
-        try:
-            sizes.append(os.stat(path).st_size)
-        except OSError:
-            sizes.append(0)
-    return tuple(sizes), os.path.realpath(download_to)
+def _checked_folder(download_to: str) -> str:
+    """``download_to`` checked as an output folder, and resolved (blocking: a thread)."""
+    check_output_folder(download_to)
+    return os.path.realpath(download_to)
 
 
 def _check_files(entry: ManifestEntry, download_to: str) -> str | None:
@@ -430,8 +431,9 @@ async def run_batch(
     for name, where in (("download_to", download_to), ("manifest", manifest)):
         if where is not None:
             argument(name, where, a_path)
+    folder = None
     if download_to is not None:
-        await anyio.to_thread.run_sync(check_output_folder, os.fspath(download_to))
+        folder = await anyio.to_thread.run_sync(_checked_folder, os.fspath(download_to))
     book = await Manifest.open(manifest) if manifest is not None else None
     sink = make_progress(progress, _length_of(items))
     send, receive = anyio.create_memory_object_stream[BatchOutcome](0)
@@ -445,6 +447,7 @@ async def run_batch(
         book,
         sink,
         send,
+        folder=folder,
     )
     try:
         start(run.drive)

@@ -128,32 +128,25 @@ class Downloader:
 
         An existing file is never replaced unless ``overwrite``: the final link fails atomically.
         """
-        destination = (os.fspath(path), image.filename)
-        try:
-            sink = await self._fetch(image, destination, overwrite=overwrite)
-        except FileExistsError as exc:
-            raise DownloadError(
-                f"{exc.filename or destination[0]} already exists (pass overwrite=True to "
-                "replace it)"
-            ) from None
-        except OSError as exc:
-            raise DownloadError(f"cannot write {destination[0]}: {exc.strerror or exc}") from None
-        assert sink.target is not None
-        return sink.target
+        return (await self._save(image, os.fspath(path), overwrite))[0]
 
     async def save_all(
         self, images: tuple[Image, ...], directory: str | os.PathLike[str], *, overwrite: bool
     ) -> list[str]:
         """Download all images into ``directory`` concurrently; paths come back in image order."""
-        directory = os.fspath(directory)
-        paths: list[str] = [""] * len(images)
+        return [path for path, _ in await self.save_files(images, directory, overwrite=overwrite)]
+
+    async def save_files(
+        self, images: tuple[Image, ...], directory: str | os.PathLike[str], *, overwrite: bool
+    ) -> list[tuple[str, int]]:
+        """``save_all``, with each file's size as the download counted it (no ``stat`` after)."""
+        folder = os.path.join(os.fspath(directory), "")  # named by the type the bytes show
+        saved: list[tuple[str, int]] = [("", 0)] * len(images)
         errors: list[RadientError] = []
 
         async def one(position: int, image: Image) -> None:
             try:
-                # Into the folder, named by the type the bytes show (image.filename is a guess).
-                folder = os.path.join(directory, "")
-                paths[position] = await self.save(image, folder, overwrite=overwrite)
+                saved[position] = await self._save(image, folder, overwrite)
             except RadientError as exc:  # first failure wins; the others are cancelled
                 errors.append(exc)
                 group.cancel_scope.cancel()
@@ -163,7 +156,20 @@ class Downloader:
                 group.start_soon(one, position, image)
         if errors:
             raise errors[0]
-        return paths
+        return saved
+
+    async def _save(self, image: Image, path: str, overwrite: bool) -> tuple[str, int]:
+        destination = (path, image.filename)
+        try:
+            sink = await self._fetch(image, destination, overwrite=overwrite)
+        except FileExistsError as exc:
+            raise DownloadError(
+                f"{exc.filename or path} already exists (pass overwrite=True to replace it)"
+            ) from None
+        except OSError as exc:
+            raise DownloadError(f"cannot write {path}: {exc.strerror or exc}") from None
+        assert sink.target is not None
+        return sink.target, sink.received
 
     async def _fetch(
         self, image: Image, destination: tuple[str, str] | None, *, overwrite: bool = False

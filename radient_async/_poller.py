@@ -20,6 +20,7 @@ import anyio
 from ._calls import Calls
 from ._config import Timeouts
 from ._convert import WireJob
+from ._downloads import Downloader
 from ._errors import (
     APITimeoutError,
     AuthenticationError,
@@ -39,7 +40,6 @@ from ._models import (
     GenerationRequest,
     GenerationResult,
     Image,
-    ImageFetcher,
     JobStatus,
     JobUpdate,
 )
@@ -96,7 +96,7 @@ class Jobs:
         poll: PollPolicy,
         timeouts: Timeouts,
         slots: Slots,
-        fetcher: ImageFetcher,
+        fetcher: Downloader,
         offload: Offload,
         rng: random.Random,
     ) -> None:
@@ -157,6 +157,12 @@ class Jobs:
         """A job answer and whether it is believable; large ones are parsed off the loop."""
         check_answer(response, self._api, request_id)
         return await self._offload.read_job(response, request_id=request_id, max_images=max_images)
+
+    async def save_images(
+        self, images: tuple[Image, ...], directory: str, *, overwrite: bool
+    ) -> list[tuple[str, int]]:
+        """Save ``images`` into ``directory`` (already checked); (path, size) in image order."""
+        return await self._fetcher.save_files(images, directory, overwrite=overwrite)
 
     def _start(self, watch: _Watch, hint: float | None) -> None:
         assert self.spawn is not None, "Jobs.spawn is set when the session opens"

@@ -6,6 +6,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -307,3 +308,22 @@ async def test_more_concurrency_than_the_session_allows_is_refused_before_starti
 
 def test_the_default_job_limit_fits_a_batch_of_ten_thousand() -> None:
     assert ra.Limits().jobs >= 10_000
+
+
+async def test_a_batch_download_costs_one_thread_hop_per_file(
+    radient_server: ThreadedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder is checked once per batch and sizes come from the download, not a ``stat``."""
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    async with open_session(radient_server) as session:
+        outcomes = [o async for o in session.map(["x"] * 20, download_to=tmp_path)]
+    assert all(o.ok for o in outcomes)
+    assert len(list(tmp_path.iterdir())) == 20
+    assert len(hops) <= 20 + 3, hops  # one commit per file; the folder check and sweep once
