@@ -178,12 +178,8 @@ class Downloader:
         url = image.url
         if url[:5].lower() == "data:":  # not split: urlsplit of a 40 MB data: URL costs ~0.1 s
             return await self._from_data_url(image, destination, overwrite)
-        parts = parse_url(url)
-        scheme = parts.scheme.lower() if parts is not None else ""
-        if parts is None or parts.username is not None or parts.password is not None:
-            raise DownloadError("refusing to download a malformed URL", url=url)
-        if scheme not in ("http", "https"):
-            raise DownloadError(f"refusing to download a {scheme or 'relative'}: URL", url=url)
+        if not self._api.starts_own_url(url):  # the API's own URLs need no parsing
+            _check_image_url(url)
 
         async def handler(hop: HttpRequest, response: StreamedResponse) -> _Sink:
             if response.status != 200:
@@ -269,6 +265,16 @@ class Downloader:
                 if sink.handle is not None:
                     await _in_thread(sink.discard, shield=True)
         return sink
+
+
+def _check_image_url(url: str) -> None:
+    """Refuse an image URL that is malformed, carries credentials or is not http(s)."""
+    parts = parse_url(url)
+    scheme = parts.scheme.lower() if parts is not None else ""
+    if parts is None or parts.username is not None or parts.password is not None:
+        raise DownloadError("refusing to download a malformed URL", url=url)
+    if scheme not in ("http", "https"):
+        raise DownloadError(f"refusing to download a {scheme or 'relative'}: URL", url=url)
 
 
 def _resolve_target(path: str, filename: str) -> str:

@@ -172,12 +172,18 @@ class Jobs:
 
         self.spawn(run)
 
-    def result_of(self, job: WireJob, prompt: str | None, provider: str | None) -> GenerationResult:
-        """The ``GenerationResult`` for a completed job."""
+    def result_of(
+        self,
+        job: WireJob,
+        prompt: str | None,
+        provider: str | None,
+        images: tuple[Image, ...] | None = None,
+    ) -> GenerationResult:
+        """The ``GenerationResult`` for a completed job (``images``: its, when already made)."""
         return GenerationResult(
             request_id=job.request_id,
             provider=job.provider or provider,
-            images=self.images_of(job),
+            images=self.images_of(job) if images is None else images,
             seed=job.seed,
             prompt=prompt,
             fetcher=self._fetcher,
@@ -271,19 +277,20 @@ class _Watch:
         step = self.machine.observe(job.status)
         feed: JobFeed = self.feed
         error = job.error  # already scrubbed of the key, as is every API answer (Calls)
+        images = self.jobs.images_of(job)  # one set, shared by the update and the result
         feed.observe(
             JobUpdate(
                 request_id=job.request_id,
                 status=parse_status(job.status),
                 raw_status=job.status,
                 provider=job.provider,
-                images=self.jobs.images_of(job),
+                images=images,
                 error=error,
                 seed=job.seed,
             )
         )
         if step is Step.COMPLETE:
-            feed.resolve(self.jobs.result_of(job, self.prompt, feed.handle.provider))
+            feed.resolve(self.jobs.result_of(job, self.prompt, feed.handle.provider, images))
         elif step is Step.FAIL:
             feed.reject(JobFailed(job.request_id, error))
         elif step is Step.GIVE_UP:

@@ -217,6 +217,11 @@ class ApiEndpoint:
             return True
         return origin_of(url) == self.origin
 
+    def starts_own_url(self, url: str) -> bool:
+        """True when ``url`` begins with the API's ``scheme://host:port/``: its scheme and
+        authority are the API's own (checked once, at construction), so it needs no parsing."""
+        return url.startswith(self._prefix)
+
 
 def build_generate(
     api: ApiEndpoint, request: GenerationRequest, idempotency_key: str
