@@ -63,7 +63,7 @@ _log = logging.getLogger("radient_async")
 # Answers that end a job's polling at once; anything else is polled again until the deadline.
 _MAX_INCOHERENT = 3  # answers that cannot be true before the job fails with that error
 _PERMANENT = (AuthenticationError, PermissionDeniedError, NotFoundError, BadRequestError)
-Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
+Spawn = Callable[[Callable[[float | None], Coroutine[Any, Any, None]], float | None], object]
 
 
 class _Slot:
@@ -166,11 +166,7 @@ class Jobs:
 
     def _start(self, watch: _Watch, hint: float | None) -> None:
         assert self.spawn is not None, "Jobs.spawn is set when the session opens"
-
-        async def run() -> None:
-            await watch.run(hint)
-
-        self.spawn(run)
+        self.spawn(watch.run, hint)  # no wrapper: one coroutine fewer per watched job
 
     def result_of(
         self,
