@@ -32,29 +32,47 @@ __all__ = ["Downloader"]
 _SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
 _FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
 _MAGIC_BYTES = 12  # enough of a body to tell PNG, JPEG, GIF and WebP apart
+_PREVIEW_BYTES = 16  # the first bytes kept: the magic, and what an error shows of a non-image
 T = TypeVar("T")
 
 
 class _Sink:
     """Collects a body in memory, spilling to a temp file beside the target once it is large.
 
-    The target path is resolved inside the first file operation (a worker thread), so an image
-    announced as at most ``_SMALL_BODY`` costs one thread hop in all: resolve, write, link into
-    place. Larger or unannounced bodies spill every ``_FLUSH_BYTES``, bounding memory per download.
+    Chunks are kept as they arrive, never copied into one buffer: a spill writes them as they
+    are, and only ``read()`` joins them (once). The target path is resolved inside the first
+    file operation (a worker thread), so an image announced as at most ``_SMALL_BODY`` costs one
+    thread hop in all: resolve, write, link into place. Larger or unannounced bodies spill every
+    ``_FLUSH_BYTES``, bounding memory per download.
     """
 
     def __init__(self, destination: tuple[str, str] | None) -> None:
         self.destination = destination  # (the caller's path, the default file name) or in-memory
         self.target: str | None = None
-        self.buffer = bytearray()
+        self.chunks: list[bytes | bytearray] = []
+        self.buffered = 0  # bytes in ``chunks``
         self.received = 0
         self.temp: str | None = None
         self.handle: BinaryIO | None = None
         self.flush_at = _FLUSH_BYTES
-        self.body: bytes | None = None  # a body read in one piece, kept without copying
         self.mime: str | None = None  # the type the first bytes show, once sniffed
-        self.head = b""
-        self.tail = b""
+        self.head = b""  # the first _PREVIEW_BYTES
+        self.tail = b""  # the last TRAILER_BYTES
+
+    def add(self, chunk: bytes | bytearray) -> None:
+        """Take one chunk of the body, keeping its first and last bytes for the checks."""
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
+        self.received += len(chunk)
+        if len(self.head) < _PREVIEW_BYTES:
+            self.head += chunk[: _PREVIEW_BYTES - len(self.head)]
+        self.tail = (self.tail + chunk[-TRAILER_BYTES:])[-TRAILER_BYTES:]
+
+    def body(self) -> bytes:
+        """The whole body, for a read into memory."""
+        if len(self.chunks) == 1 and isinstance(self.chunks[0], bytes):
+            return self.chunks[0]
+        return b"".join(self.chunks)
 
     @property
     def sniffed(self) -> bool:
@@ -62,12 +80,10 @@ class _Sink:
 
     def sniff(self, url: str) -> None:
         """Refuse a body that is not an image; name the file by the type its bytes show."""
-        mime = sniff_image_type(self.buffer[:_MAGIC_BYTES])
+        mime = sniff_image_type(self.head[:_MAGIC_BYTES])
         if mime is None:
-            raise DownloadError(
-                f"not a PNG, JPEG, GIF or WebP image: {bytes(self.buffer[:16])!r}", url=url
-            )
-        self.mime, self.head = mime, bytes(self.buffer[:_MAGIC_BYTES])
+            raise DownloadError(f"not a PNG, JPEG, GIF or WebP image: {self.head!r}", url=url)
+        self.mime = mime
         if self.destination is not None:
             path, name = self.destination
             self.destination = (path, os.path.splitext(name)[0] + extension_for(mime))
@@ -87,8 +103,9 @@ class _Sink:
             assert self.destination is not None
             self.target = _resolve_target(*self.destination)
             self.temp, self.handle = open_temp_beside(self.target)
-        self.handle.write(self.buffer)
-        self.buffer.clear()
+        self.handle.writelines(self.chunks)
+        self.chunks.clear()
+        self.buffered = 0
 
     def commit(self, overwrite: bool, fsync: bool) -> None:
         """Write what is left and move the file into place; runs in a worker thread."""
@@ -121,7 +138,7 @@ class Downloader:
     async def read(self, image: Image) -> bytes:
         """The image's bytes, in memory."""
         sink = await self._fetch(image, None)
-        return sink.body if sink.body is not None else bytes(sink.buffer)
+        return sink.body()
 
     async def save(self, image: Image, path: str | os.PathLike[str], *, overwrite: bool) -> str:
         """Download to ``path`` (a directory gets ``image.filename``); returns the final path.
@@ -235,14 +252,12 @@ class Downloader:
 
     async def _take(self, chunk: bytes, sink: _Sink, limit: int, url: str) -> None:
         """Add one chunk to the sink, enforcing the size cap and spilling large bodies to disk."""
-        sink.buffer += chunk
-        sink.received += len(chunk)
-        sink.tail = (sink.tail + chunk[-TRAILER_BYTES:])[-TRAILER_BYTES:]
+        sink.add(chunk)
         if sink.received > limit:
             raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
         if not sink.sniffed and sink.received >= _MAGIC_BYTES:
             sink.sniff(url)  # before the first byte can reach the disk
-        if sink.to_disk and len(sink.buffer) >= sink.flush_at:
+        if sink.to_disk and sink.buffered >= sink.flush_at:
             await _in_thread(sink.spill)
 
     def _request_for(self, url: str) -> HttpRequest:
@@ -255,8 +270,7 @@ class Downloader:
         self, image: Image, destination: tuple[str, str] | None, overwrite: bool
     ) -> _Sink:
         sink = _Sink(destination)
-        sink.buffer = await decode_data_url(image.url, max_bytes=self._limits.max_image_bytes)
-        sink.received = len(sink.buffer)
+        sink.add(await decode_data_url(image.url, max_bytes=self._limits.max_image_bytes))
         sink.sniff(image.url[:40])
         if sink.to_disk:
             try:
