@@ -86,13 +86,26 @@ class Calls:
     # -- the two kinds of call -------------------------------------------------------------------
 
     async def api(
-        self, request: HttpRequest, *, deadline: float, request_id: str | None = None
+        self,
+        request: HttpRequest,
+        *,
+        deadline: float,
+        request_id: str | None = None,
+        urgent: bool = False,
     ) -> HttpResponse:
-        """An API call, retried until ``deadline``; the final response (maybe a permanent 4xx)."""
+        """An API call, retried until ``deadline``; the final response (maybe a permanent 4xx).
+
+        An ``urgent`` call (a submit) takes the next free request slot before other waiters.
+        """
 
         async def attempt() -> HttpResponse:
             response = await self._hops(
-                request, deadline, self.requests, self._read_whole, cap=self._timeouts.request
+                request,
+                deadline,
+                self.requests,
+                self._read_whole,
+                cap=self._timeouts.request,
+                urgent=urgent,
             )
             self._classify(response, request_id)
             return response
@@ -174,7 +187,7 @@ class Calls:
     async def _read_whole(self, hop: HttpRequest, timeout: float) -> HttpRequest | HttpResponse:
         started = self.clock.now()
         response = await self._transport.send(
-            hop, max_bytes=self._limits.max_response_bytes, timeout=timeout
+            hop, max_bytes=self._limits.max_response_bytes, timeout=timeout, sent_at=started
         )
         response = self._api.scrub(response)
         if _log.isEnabledFor(logging.DEBUG):
@@ -190,6 +203,7 @@ class Calls:
         exchange: Callable[[HttpRequest, float], Awaitable[HttpRequest | T]],
         *,
         cap: float | None,
+        urgent: bool = False,
     ) -> T:
         """One attempt, following redirects; every hop waits for the gate and a slot.
 
@@ -198,7 +212,7 @@ class Calls:
         """
         hop = request
         for _ in range(_MAX_REDIRECTS + 1):
-            await self._admit(hop, deadline, slots)
+            await self._admit(hop, deadline, slots, urgent)
             try:
                 left = deadline - self.clock.now()
                 if left <= 0:
@@ -211,13 +225,13 @@ class Calls:
             hop = outcome
         raise APIConnectionError(f"{request.method} {request.url}: too many redirects")
 
-    async def _admit(self, hop: HttpRequest, deadline: float, slots: Slots) -> None:
+    async def _admit(self, hop: HttpRequest, deadline: float, slots: Slots, urgent: bool) -> None:
         """Wait for the rate gate (API origin only) and a slot, at most until ``deadline``."""
         started = self.clock.now()
         if self._api.is_own_origin(hop.url) and not await self.gate.wait_turn(deadline):
             raise _OutOfTime(hop, self.clock.now() - started, "the rate limiter")
         try:
-            await slots.acquire(max(0.0, deadline - self.clock.now()))
+            await slots.acquire(max(0.0, deadline - self.clock.now()), urgent=urgent)
         except TimeoutError:
             raise _OutOfTime(hop, self.clock.now() - started, "a free slot") from None
 

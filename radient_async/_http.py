@@ -116,11 +116,17 @@ class Transport:
         )
 
     async def send(
-        self, request: HttpRequest, *, max_bytes: int, timeout: float | None = None
+        self,
+        request: HttpRequest,
+        *,
+        max_bytes: int,
+        timeout: float | None = None,
+        sent_at: float = 0.0,
     ) -> HttpResponse:
         """Send one request and read the whole response body, refusing more than ``max_bytes``.
 
-        ``timeout`` bounds the whole attempt (the caller passes what is left of its deadline).
+        ``timeout`` bounds the whole attempt (the caller passes what is left of its deadline);
+        ``sent_at`` (the caller's clock reading as it sends) is stamped on the response.
         """
         client = self._client()
         try:
@@ -133,7 +139,7 @@ class Transport:
                 timeout=self._timeout(timeout),
             ) as response:
                 body = await _read_capped(response, max_bytes, request)
-                return HttpResponse(response.status, response.headers, body, request.url)
+                return HttpResponse(response.status, response.headers, body, request.url, sent_at)
         except _FAILURES as exc:
             raise _translate(exc, request) from None
 

@@ -129,7 +129,8 @@ class Jobs:
         try:
             http = build_generate(self._api, request, idempotency_key or secrets.token_hex(16))
             submitted_at = self._calls.clock.now()
-            response = await self._calls.api(http, deadline=submitted_at + self._timeouts.request)
+            deadline = submitted_at + self._timeouts.request
+            response = await self._calls.api(http, deadline=deadline, urgent=True)
             job, problem = await self.read(response, None, request.num_images)
         except BaseException:
             slot.give_back()
@@ -137,6 +138,7 @@ class Jobs:
         watch = _Watch(self, job.request_id, job.provider or request.provider, request.prompt, slot)
         watch.max_images = request.num_images
         watch.start(submitted_at, timeout)
+        watch.started_at = response.sent_at or submitted_at  # when the server got the job
         if problem is not None or not watch.settle(job):  # polls find the truth
             self._start(watch, poll_hint(response))
         return watch.feed.handle
@@ -247,12 +249,14 @@ class _Watch:
         self.planning = False  # the next look is a first look, planned from what was learned
         self.probe = False  # polling on the policy's schedule to learn how long jobs take
         self.planned_at: float | None = None  # the learned first look this job's look used
+        self.started_at = 0.0  # when the server got the job (as the submit left), session clock
         self.scope: anyio.CancelScope | None = None
         self.deadline = 0.0
         self.timeout = 0.0
 
     def start(self, submitted_at: float, timeout: float) -> None:
         self.deadline = submitted_at + timeout
+        self.started_at = submitted_at
         self.timeout = timeout
         _, self.feed = open_job(
             self.request_id,
@@ -331,7 +335,7 @@ class _Watch:
                     raise self._timeout(failure) from failure
                 await clock.sleep(delay)
                 try:
-                    job, problem, hint = await self._status()
+                    job, problem, hint, sent_at = await self._status()
                 except _PERMANENT:
                     raise
                 except RadientError as exc:
@@ -342,7 +346,7 @@ class _Watch:
                 if problem is not None:  # maybe a moment before the images are listed: look again
                     failure = self._unbelievable(problem)
                     continue
-                self._learn(job, planned)
+                self._learn(job, planned, sent_at)
                 if self.settle(job):
                     return
         finally:
@@ -354,9 +358,8 @@ class _Watch:
         session learned. While the session's probes are still learning, waits without polling
         (looking once every ``max_interval`` should they take long)."""
         jobs, clock, policy = self.jobs, self.jobs._calls.clock, self.jobs._poll
-        submitted_at = self.feed.handle.submitted_at
         while self.planning:
-            elapsed = clock.now() - submitted_at
+            elapsed = clock.now() - self.started_at
             wait = jobs.first_look.plan(policy, elapsed=elapsed)
             if wait is not None:
                 self.planning, self.probe = False, jobs.first_look.at is None
@@ -365,17 +368,22 @@ class _Watch:
             patience = jobs.delay(elapsed, None, policy.max_interval)
             if not await jobs.wait_to_learn(min(patience, self.deadline - clock.now())):
                 return 0.0, False
-        return jobs.delay(clock.now() - submitted_at, hint, None), False
+        return jobs.delay(clock.now() - self.started_at, hint, None), False
 
-    def _learn(self, job: WireJob, planned: bool) -> None:
-        """What this look teaches the session about when to look at a job first."""
+    def _learn(self, job: WireJob, planned: bool, sent_at: float) -> None:
+        """What this look teaches the session about when to look at a job first.
+
+        Times are the job's age when the poll *left* (``sent_at``), from when the server got the
+        job: a poll that queued behind a thousand submits must not teach that jobs are slow.
+        """
         if self.attach:
             return  # a re-attached job's age is unknown
         done = parse_status(job.status) in (JobStatus.COMPLETED, JobStatus.FAILED)
-        if planned and self.planned_at is not None:
-            self.jobs.first_look.looked(done, self.planned_at)
+        age = sent_at - self.started_at
+        if planned and age > 0:
+            self.jobs.first_look.looked(done, age)
         elif done:
-            self.jobs.seen_done(self.jobs._calls.clock.now() - self.feed.handle.submitted_at)
+            self.jobs.seen_done(age)
 
     def _unreadable(self, exc: RadientError, failure: RadientError | None) -> RadientError:
         """A poll failed: poll on (returning the failure to remember), or time out at the end."""
@@ -396,15 +404,18 @@ class _Watch:
         _log.debug("status of %s not believable (%s); polling on", self.request_id, problem)
         return problem
 
-    async def _status(self) -> tuple[WireJob, MalformedResponseError | None, float | None]:
-        """One status poll: the answer, why it is not believable (or None), the server's hint."""
+    async def _status(
+        self,
+    ) -> tuple[WireJob, MalformedResponseError | None, float | None, float]:
+        """One status poll: the answer, why it is not believable (or None), the server's hint,
+        and when the poll left."""
         jobs = self.jobs
         request = build_status(jobs._api, self.request_id, self.feed.handle.provider)
         response = await jobs._calls.api(
             request, deadline=self.deadline, request_id=self.request_id
         )
         job, problem = await jobs.read(response, self.request_id, self.max_images)
-        return job, problem, poll_hint(response)
+        return job, problem, poll_hint(response), response.sent_at or jobs._calls.clock.now()
 
     def _timeout(self, failure: RadientError | None) -> JobTimeout:
         last = "" if failure is None else str(failure)

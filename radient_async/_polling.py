@@ -85,11 +85,12 @@ class FirstLook:
         self.at = elapsed
         return True
 
-    def looked(self, done: bool, planned_at: float) -> None:
-        """A first look planned at ``planned_at`` found the job done (or not): move the first look
-        one step from there. Looks planned at the same value move it one step in all, not one step
-        each: a thousand jobs that missed together must not push it up a thousandfold."""
-        moved = planned_at * math.exp(self.step * (self.target - (1.0 if done else 0.0)))
+    def looked(self, done: bool, age: float) -> None:
+        """A first look at a job ``age`` seconds old found it done (or not): move the first look
+        one step from ``age``. A thousand looks at about the same age move it about one step in
+        all, not one step each: a thousand jobs that missed together must not push it up a
+        thousandfold."""
+        moved = age * math.exp(self.step * (self.target - (1.0 if done else 0.0)))
         if self.at is not None:
             self.at = min(self.at, moved) if done else max(self.at, moved)
 

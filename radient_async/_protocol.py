@@ -89,6 +89,7 @@ class HttpResponse:
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes | bytearray = attrs.field(repr=False)  # large bodies stay in their read buffer
     url: str = ""
+    sent_at: float = attrs.field(default=0.0, eq=False)  # session clock, as the request left
 
 
 def parse_url(url: str) -> SplitResult | None:
@@ -209,7 +210,7 @@ class ApiEndpoint:
             (name, value.replace(key, "***")) for name, value in response.headers.items()
         )
         body = response.body.replace(raw, b"***") if echoed else response.body
-        return HttpResponse(response.status, headers, body, response.url)
+        return HttpResponse(response.status, headers, body, response.url, response.sent_at)
 
     def is_own_origin(self, url: str) -> bool:
         """True when ``url`` is on the API's origin, so it may receive the key."""

@@ -2,7 +2,8 @@
 
 anyio's ``CapacityLimiter`` tracks borrowers and always checkpoints; the session acquires a slot
 several times per job, so this one takes the free path without awaiting anything, and hands a
-released slot straight to the longest waiter, which keeps the caps fair under load.
+released slot straight to the longest waiter (urgent ones first), which keeps the caps fair
+under load.
 """
 
 from __future__ import annotations
@@ -18,25 +19,31 @@ __all__ = ["Slots"]
 class Slots:
     """At most ``total`` holders at a time; waiters are served first come, first served."""
 
-    __slots__ = ("_free", "_waiters", "total")
+    __slots__ = ("_free", "_urgent", "_waiters", "total")
 
     def __init__(self, total: int) -> None:
         self.total = total
         self._free = total
         self._waiters: collections.deque[anyio.Event] = collections.deque()
+        self._urgent: collections.deque[anyio.Event] = collections.deque()
 
     @property
     def in_use(self) -> int:
         """How many slots are held right now."""
         return self.total - self._free
 
-    async def acquire(self, timeout: float | None = None) -> None:
-        """Take a slot, waiting for one (at most ``timeout`` seconds: ``TimeoutError``)."""
-        if self._free > 0 and not self._waiters:
+    async def acquire(self, timeout: float | None = None, *, urgent: bool = False) -> None:
+        """Take a slot, waiting for one (at most ``timeout`` seconds: ``TimeoutError``).
+
+        ``urgent`` waiters are served before the others (submits before status polls: a job
+        not yet submitted is not being worked on at all).
+        """
+        queue = self._urgent if urgent else self._waiters
+        if self._free > 0 and not self._urgent and (urgent or not self._waiters):
             self._free -= 1
             return
         granted = anyio.Event()
-        self._waiters.append(granted)
+        queue.append(granted)
         try:
             if timeout is None:
                 await granted.wait()
@@ -47,12 +54,14 @@ class Slots:
             if granted.is_set():
                 self.release()  # we were handed a slot as we were cancelled: pass it on
             else:
-                self._waiters.remove(granted)
+                queue.remove(granted)
             raise
 
     def release(self) -> None:
-        """Give a slot back, directly to the first waiter if there is one."""
-        if self._waiters:
+        """Give a slot back, directly to the first (urgent, then other) waiter if there is one."""
+        if self._urgent:
+            self._urgent.popleft().set()
+        elif self._waiters:
             self._waiters.popleft().set()
         else:
             self._free += 1
