@@ -108,8 +108,11 @@ class JobHandle:
         if not self._finished:
             if self._done is None:
                 self._done = anyio.Event()
-            with anyio.move_on_after(timeout):
+            if timeout is None:  # no cancel scope when there is no deadline to keep
                 await self._done.wait()
+            else:
+                with anyio.move_on_after(timeout):
+                    await self._done.wait()
             if not self._finished:
                 raise JobTimeout(self._request_id, float(timeout or 0), self.status.value)
         if self._error is not None:
