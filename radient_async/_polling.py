@@ -57,7 +57,7 @@ class FirstLook:
     and only a look made at the planned time (not one a job was already past).
     """
 
-    target: float = 0.8
+    target: float = 0.9
     step: float = 0.1
     probes: int = 2
     at: float | None = None  # seconds after submission
