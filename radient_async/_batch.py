@@ -16,6 +16,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Coroutine,
     Iterable,
@@ -56,6 +57,14 @@ class Submitter(Protocol):
     ) -> JobHandle: ...
 
     def attach(self, request_id: str, provider: str | None) -> JobHandle: ...
+
+    async def submit_and_watch(
+        self,
+        request: GenerationRequest,
+        *,
+        idempotency_key: str | None,
+        submitted: Callable[[JobHandle], Awaitable[None]],
+    ) -> JobHandle: ...
 
     async def save_images(
         self, images: tuple[Image, ...], directory: str, *, overwrite: bool
@@ -305,26 +314,33 @@ class _Run:
     async def _start(
         self, state: _Item, request: GenerationRequest, entry: ManifestEntry | None
     ) -> JobHandle:
-        """Re-attach to a job the manifest knows, else submit (with a replay-safe key)."""
+        """Re-attach to a job the manifest knows, else submit (with a replay-safe key) and watch
+        it in this item's task."""
         if entry is not None and entry.request_id:
             handle = self.jobs.attach(entry.request_id, entry.provider)
-        else:
-            index, fingerprint = state.index, state.fingerprint
-            key = item_idempotency_key(state.item)
-            if key is None and self.manifest:
-                key = self.manifest.idempotency_key(index, fingerprint)
-            handle = await self.jobs.submit(request, idempotency_key=key)
+            self._started(state, handle)
+            return handle
+        index, fingerprint = state.index, state.fingerprint
+        key = item_idempotency_key(state.item)
+        if key is None and self.manifest:
+            key = self.manifest.idempotency_key(index, fingerprint)
+
+        async def submitted(handle: JobHandle) -> None:
             if self.manifest:
                 await self.manifest.record(
                     ManifestEntry(
                         index, fingerprint, handle.request_id, handle.provider, "submitted"
                     )
                 )
+            self._started(state, handle)
+
+        return await self.jobs.submit_and_watch(request, idempotency_key=key, submitted=submitted)
+
+    def _started(self, state: _Item, handle: JobHandle) -> None:
         state.request_id = handle.request_id
         if not state.counted:  # a job resubmitted for a lost one is still one item in flight
             state.counted = True
             self.progress.submitted()
-        return handle
 
     async def _record_failure(self, state: _Item, error: RadientError) -> None:
         """Note a failed item; only a job the server failed is final, the rest re-attach later."""

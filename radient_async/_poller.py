@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -123,6 +123,37 @@ class Jobs:
 
         ``timeout`` is the job's deadline (default: the poll policy's).
         """
+        watch, hint = await self._submit(request, timeout, idempotency_key)
+        if not watch.feed.done:
+            self._start(watch, hint)
+        return watch.feed.handle
+
+    async def submit_and_watch(
+        self,
+        request: GenerationRequest,
+        *,
+        idempotency_key: str | None,
+        submitted: Callable[[JobHandle], Awaitable[None]],
+    ) -> JobHandle:
+        """Submit, let ``submitted`` note the job, then watch it in *this* task until it settles.
+
+        For a caller that would only await the handle (a batch item): one task per job, not two.
+        """
+        watch, hint = await self._submit(request, None, idempotency_key)
+        handle = watch.feed.handle
+        try:
+            await submitted(handle)
+        except BaseException:
+            handle.cancel()  # settles it: its job slot goes back
+            raise
+        if not watch.feed.done:
+            await watch.run(hint)
+        return handle
+
+    async def _submit(
+        self, request: GenerationRequest, timeout: float | None, idempotency_key: str | None
+    ) -> tuple[_Watch, float | None]:
+        """Send the request; its watch (settled at once if the answer is final) and poll hint."""
         timeout = self._poll.timeout if timeout is None else timeout
         slot = _Slot(self._slots)
         await slot.take()
@@ -139,9 +170,9 @@ class Jobs:
         watch.max_images = request.num_images
         watch.start(submitted_at, timeout)
         watch.started_at = response.sent_at or submitted_at  # when the server got the job
-        if problem is not None or not watch.settle(job):  # polls find the truth
-            self._start(watch, poll_hint(response))
-        return watch.feed.handle
+        if problem is None:
+            watch.settle(job)  # a final answer settles it; otherwise polls find the truth
+        return watch, poll_hint(response)
 
     def attach(
         self, request_id: str, provider: str | None, *, timeout: float | None = None
