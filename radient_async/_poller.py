@@ -277,6 +277,7 @@ class _Watch:
         self.machine = StatusMachine(max_unknown=jobs._poll.max_unknown)
         self.max_images = MAX_NUM_IMAGES  # the request's num_images, when this session sent it
         self.incoherent_answers = 0
+        self.settling = False  # True while settle() reports to the handle
         self.planning = False  # the next look is a first look, planned from what was learned
         self.probe = False  # polling on the policy's schedule to learn how long jobs take
         self.planned_at: float | None = None  # the learned first look this job's look used
@@ -298,8 +299,12 @@ class _Watch:
         )
 
     def finished(self) -> None:
-        """The handle settled (maybe by ``cancel()``): stop polling, give the slot back."""
-        if self.scope is not None:
+        """The handle settled (maybe by ``cancel()``): stop polling, give the slot back.
+
+        When the watch settled it itself, its poll loop returns anyway: cancelling the scope it
+        runs in would only cost anyio a round of cancellation delivery.
+        """
+        if self.scope is not None and not self.settling:
             self.scope.cancel()
         self.slot.give_back()
 
@@ -307,6 +312,15 @@ class _Watch:
         """Feed one observation to the handle; True once the handle has its outcome."""
         step = self.machine.observe(job.status)
         feed: JobFeed = self.feed
+        self.settling = True
+        try:
+            self._report(job, step, feed)
+        finally:
+            self.settling = False
+        return feed.done
+
+    def _report(self, job: WireJob, step: Step, feed: JobFeed) -> None:
+        """Tell the handle what the answer says: an update, and its outcome once final."""
         error = job.error  # already scrubbed of the key, as is every API answer (Calls)
         images = self.jobs.images_of(job)  # one set, shared by the update and the result
         feed.observe(
@@ -326,7 +340,6 @@ class _Watch:
             feed.reject(JobFailed(job.request_id, error))
         elif step is Step.GIVE_UP:
             feed.reject(UnexpectedStatusError(job.request_id, job.status))
-        return feed.done
 
     async def run(self, hint: float | None) -> None:
         """Poll until the handle settles. Runs in the session's task group: never raises."""
