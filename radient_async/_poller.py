@@ -2,8 +2,9 @@
 
 Each job owns one slot of ``Limits.jobs`` from before its submit until its handle settles, however
 it settles (a result, a failure, its deadline, ``cancel()`` before or during a poll, the session
-closing): the slot goes back exactly once. A watched job runs one task in the session's task group;
-a job answered at once (``sync_mode``) runs none. Poll failures never end a job early: each status
+closing): the slot goes back exactly once. A watched job runs one task in the session's task group
+(a batch item's job is watched in the item's own task instead); a job answered at once
+(``sync_mode``) runs none. Poll failures never end a job early: each status
 call retries until the job's deadline, and only a permanent answer or the deadline ends it.
 """
 
@@ -342,7 +343,8 @@ class _Watch:
             feed.reject(UnexpectedStatusError(job.request_id, job.status))
 
     async def run(self, hint: float | None) -> None:
-        """Poll until the handle settles. Runs in the session's task group: never raises."""
+        """Poll until the handle settles, in the session's task group or in a batch item's own
+        task (``submit_and_watch``). Never raises, except the cancellation that stops it."""
         if self.feed.done:
             return  # cancelled before its task started
         scope = self.scope = anyio.CancelScope()
