@@ -169,8 +169,7 @@ class Jobs:
             raise
         watch = _Watch(self, job.request_id, job.provider or request.provider, request.prompt, slot)
         watch.max_images = request.num_images
-        watch.start(submitted_at, timeout)
-        watch.started_at = response.sent_at or submitted_at  # when the server got the job
+        watch.start(submitted_at, timeout, started_at=response.sent_at or submitted_at)
         if problem is None:
             watch.settle(job)  # a final answer settles it; otherwise polls find the truth
         return watch, poll_hint(response)
@@ -203,17 +202,13 @@ class Jobs:
         self.spawn(watch.run, hint)  # no wrapper: one coroutine fewer per watched job
 
     def result_of(
-        self,
-        job: WireJob,
-        prompt: str | None,
-        provider: str | None,
-        images: tuple[Image, ...] | None = None,
+        self, job: WireJob, prompt: str | None, provider: str | None, images: tuple[Image, ...]
     ) -> GenerationResult:
-        """The ``GenerationResult`` for a completed job (``images``: its, when already made)."""
+        """The ``GenerationResult`` for a completed job, with its images (``images_of``)."""
         return GenerationResult(
             request_id=job.request_id,
             provider=job.provider or provider,
-            images=self.images_of(job) if images is None else images,
+            images=images,
             seed=job.seed,
             prompt=prompt,
             fetcher=self._fetcher,
@@ -287,9 +282,13 @@ class _Watch:
         self.deadline = 0.0
         self.timeout = 0.0
 
-    def start(self, submitted_at: float, timeout: float) -> None:
+    def start(
+        self, submitted_at: float, timeout: float, *, started_at: float | None = None
+    ) -> None:
+        """Open the job's handle; its deadline counts from ``submitted_at``, its age from
+        ``started_at`` (when the submit left; default: ``submitted_at``)."""
         self.deadline = submitted_at + timeout
-        self.started_at = submitted_at
+        self.started_at = submitted_at if started_at is None else started_at
         self.timeout = timeout
         _, self.feed = open_job(
             self.request_id,
