@@ -4,18 +4,23 @@ A call runs ``deadline → retries → (rate gate → slot → transport → red
 waits honestly for the session's rate gate and a slot (request or download), follows safe
 redirects, and a transient failure (a connection error, a timeout, 408/409/425/429/5xx, a body cut
 short) is retried with jittered exponential backoff or the server's ``Retry-After`` until the
-call's deadline, each retry drawing on the session's ``RetryBudget``. A permanent answer ends the
-call at once; so does a ``Retry-After`` beyond ``max_retry_after`` (``RateLimitError`` with the
-wait). The rules are pure (``_retry``, ``_ratelimit``); this module only applies them, on the
-session's clock.
+call's deadline, each retry drawing on the session's ``RetryBudget``. Time spent waiting for the
+session's own gate and slots pushes the deadline back (a call queued behind its own session's
+traffic has not started yet), though never past the call's ``latest`` (a job's deadline).
+A permanent answer ends the call at once; so does a ``Retry-After`` beyond ``max_retry_after``
+(``RateLimitError`` with the wait). The rules are pure (``_retry``, ``_ratelimit``); this module
+only applies them, on the session's clock.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import attrs
 
 from ._clock import Clock
 from ._config import Limits, Timeouts
@@ -45,6 +50,19 @@ class Transient(Exception):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+
+
+@attrs.define
+class _Window:
+    """The time a call has: ``end`` for its attempts and retries, pushed back by the time it
+    waits for the session's own turn, but never past ``latest`` (nor any wait past it)."""
+
+    end: float
+    latest: float = math.inf
+
+    def waited(self, seconds: float) -> None:
+        """The call waited ``seconds`` for its turn: that time is not taken from its attempts."""
+        self.end = max(self.end, min(self.end + seconds, self.latest))
 
 
 # A stream handler reads one (non-redirect) response; it may raise ``Transient`` to retry.
@@ -90,18 +108,21 @@ class Calls:
         request: HttpRequest,
         *,
         deadline: float,
+        latest: float = math.inf,
         request_id: str | None = None,
         urgent: bool = False,
     ) -> HttpResponse:
         """An API call, retried until ``deadline``; the final response (maybe a permanent 4xx).
 
-        An ``urgent`` call (a submit) takes the next free request slot before other waiters.
+        Waiting for its turn pushes ``deadline`` back, up to ``latest``. An ``urgent`` call (a
+        submit) takes the next free request slot before other waiters.
         """
+        window = _Window(deadline, latest)
 
         async def attempt() -> HttpResponse:
             response = await self._hops(
                 request,
-                deadline,
+                window,
                 self.requests,
                 self._read_whole,
                 cap=self._timeouts.request,
@@ -110,12 +131,14 @@ class Calls:
             self._classify(response, request_id)
             return response
 
-        return await self._retrying(request, deadline, attempt)
+        return await self._retrying(request, window, attempt)
 
     async def stream(
         self, request: HttpRequest, *, deadline: float, handler: StreamHandler[T]
     ) -> T:
-        """A download: ``handler`` reads the body under a download slot, retried to ``deadline``."""
+        """A download: ``handler`` reads the body under a download slot, retried to ``deadline``
+        (pushed back by the time it waits for a slot)."""
+        window = _Window(deadline)
 
         async def exchange(hop: HttpRequest, timeout: float) -> HttpRequest | T:
             async with self._transport.stream(hop, timeout=timeout) as response:
@@ -127,14 +150,14 @@ class Calls:
                 return await handler(hop, response)
 
         async def attempt() -> T:
-            return await self._hops(request, deadline, self.downloads, exchange, cap=None)
+            return await self._hops(request, window, self.downloads, exchange, cap=None)
 
-        return await self._retrying(request, deadline, attempt)
+        return await self._retrying(request, window, attempt)
 
     # -- retries ---------------------------------------------------------------------------------
 
     async def _retrying(
-        self, request: HttpRequest, deadline: float, attempt: Callable[[], Awaitable[T]]
+        self, request: HttpRequest, window: _Window, attempt: Callable[[], Awaitable[T]]
     ) -> T:
         number = 0
         while True:
@@ -150,7 +173,7 @@ class Calls:
             else:
                 self.budget.succeeded(self.clock.now())
                 return result
-            await self._wait_to_retry(request, again, number, deadline)
+            await self._wait_to_retry(request, again, number, window.end)
 
     async def _wait_to_retry(
         self, request: HttpRequest, again: Transient, number: int, deadline: float
@@ -198,7 +221,7 @@ class Calls:
     async def _hops(
         self,
         request: HttpRequest,
-        deadline: float,
+        window: _Window,
         slots: Slots,
         exchange: Callable[[HttpRequest, float], Awaitable[HttpRequest | T]],
         *,
@@ -212,9 +235,9 @@ class Calls:
         """
         hop = request
         for _ in range(_MAX_REDIRECTS + 1):
-            await self._admit(hop, deadline, slots, urgent)
+            await self._admit(hop, window, slots, urgent)
             try:
-                left = deadline - self.clock.now()
+                left = window.end - self.clock.now()
                 if left <= 0:
                     raise _OutOfTime(hop, 0.0, "its turn")
                 outcome = await exchange(hop, left if cap is None else min(left, cap))
@@ -225,15 +248,19 @@ class Calls:
             hop = outcome
         raise APIConnectionError(f"{request.method} {request.url}: too many redirects")
 
-    async def _admit(self, hop: HttpRequest, deadline: float, slots: Slots, urgent: bool) -> None:
-        """Wait for the rate gate (API origin only) and a slot, at most until ``deadline``."""
+    async def _admit(self, hop: HttpRequest, window: _Window, slots: Slots, urgent: bool) -> None:
+        """Wait for the rate gate (API origin only) and a slot, at most until ``window.latest``;
+        the time waited is given back to the call's window."""
         started = self.clock.now()
-        if self._api.is_own_origin(hop.url) and not await self.gate.wait_turn(deadline):
+        latest = window.latest
+        if self._api.is_own_origin(hop.url) and not await self.gate.wait_turn(latest):
             raise _OutOfTime(hop, self.clock.now() - started, "the rate limiter")
+        timeout = None if latest == math.inf else max(0.0, latest - self.clock.now())
         try:
-            await slots.acquire(max(0.0, deadline - self.clock.now()), urgent=urgent)
+            await slots.acquire(timeout, urgent=urgent)
         except TimeoutError:
             raise _OutOfTime(hop, self.clock.now() - started, "a free slot") from None
+        window.waited(self.clock.now() - started)
 
 
 class _OutOfTime(APITimeoutError):

@@ -46,7 +46,12 @@ class Limits:
 @attrs.frozen(kw_only=True)
 class Timeouts:
     """``request``: one API call including all its retries; ``connect``/``read``: one attempt's
-    connection setup and silence between bytes; ``download``: one image, retries included."""
+    connection setup and silence between bytes; ``download``: one image, retries included.
+
+    Time a call waits behind the session's own traffic (its rate limiter, its slots) does not
+    count: a call that has not started cannot have timed out. A job's calls still end by the
+    job's deadline (``PollPolicy.timeout`` or the ``timeout=`` given to ``submit``).
+    """
 
     request: float = attrs.field(default=60.0, validator=_duration)
     connect: float = attrs.field(default=10.0, validator=_duration)

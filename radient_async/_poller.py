@@ -161,8 +161,10 @@ class Jobs:
         try:
             http = build_generate(self._api, request, idempotency_key or secrets.token_hex(16))
             submitted_at = self._calls.clock.now()
+            # The send has Timeouts.request once its turn comes; the turn, the job's deadline.
             deadline = submitted_at + self._timeouts.request
-            response = await self._calls.api(http, deadline=deadline, urgent=True)
+            latest = submitted_at + timeout
+            response = await self._calls.api(http, deadline=deadline, latest=latest, urgent=True)
             job, problem = await self.read(response, None, request.num_images)
         except BaseException:
             slot.give_back()
@@ -456,8 +458,9 @@ class _Watch:
         and when the poll left."""
         jobs = self.jobs
         request = build_status(jobs._api, self.request_id, self.feed.handle.provider)
+        deadline = self.deadline  # a poll retries, and waits its turn, until the job's deadline
         response = await jobs._calls.api(
-            request, deadline=self.deadline, request_id=self.request_id
+            request, deadline=deadline, latest=deadline, request_id=self.request_id
         )
         job, problem = await jobs.read(response, self.request_id, self.max_images)
         return job, problem, poll_hint(response), response.sent_at or jobs._calls.clock.now()
