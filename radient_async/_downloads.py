@@ -181,7 +181,7 @@ class Downloader:
             sink = await self._fetch(image, destination, overwrite=overwrite)
         except FileExistsError as exc:
             raise DownloadError(
-                f"{exc.filename or path} already exists (pass overwrite=True to replace it)"
+                f"{exc.filename or path} already exists", remedy="overwrite"
             ) from None
         except OSError as exc:
             raise DownloadError(f"cannot write {path}: {exc.strerror or exc}") from None

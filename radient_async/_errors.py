@@ -26,7 +26,10 @@
         └── IntegrityError                     the bytes received do not match what was announced
 
 Messages are always informative and never contain the API key: they are built from status codes, the
-server's error text, request ids and URLs (never from headers).
+server's error text, request ids and URLs (never from headers). An error the caller can fix by
+passing something else names the fix as ``remedy`` (``api_key``, ``https``, ``overwrite`` or
+``source``), so a front end such as the CLI can say it in its own terms; ``problem`` is the
+message without the SDK's wording of the fix.
 """
 
 from __future__ import annotations
@@ -59,10 +62,24 @@ __all__ = [
 ]
 
 
+_REMEDIES = {
+    "api_key": "pass api_key=... or set RADIENT_API_KEY; for the local server, see "
+    "radient_async.server",
+    "https": "use https, or pass allow_insecure_http=True",
+    "overwrite": "pass overwrite=True to replace it",
+    "source": "give a source",
+}
+"""What the caller can do about an error, by its ``remedy``, in the Python API's terms."""
+
+
 class RadientError(Exception):
     """Base class of every error radient_async raises."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, remedy: str | None = None) -> None:
+        self.problem = message
+        self.remedy = remedy
+        if remedy is not None:
+            message = f"{message} ({_REMEDIES[remedy]})"
         super().__init__(message)
         self.message = message
 
@@ -86,8 +103,8 @@ def _rebuild(cls: type[RadientError], args: tuple[Any, ...], state: dict[str, An
 class ValidationError(RadientError, ValueError):
     """An argument is invalid; raised before anything is sent. ``field`` names the culprit."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, message: str, *, remedy: str | None = None) -> None:
+        super().__init__(f"{field}: {message}", remedy=remedy)
         self.field = field
 
 
@@ -224,8 +241,8 @@ class UnexpectedStatusError(JobError):
 class DownloadError(RadientError):
     """An image could not be downloaded or saved."""
 
-    def __init__(self, message: str, *, url: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, url: str | None = None, remedy: str | None = None) -> None:
+        super().__init__(message, remedy=remedy)
         self.url = url
 
 

@@ -221,7 +221,7 @@ class GenerationRequest:
         if self.source_url is not None:
             validate_source_url(self.source_url)
         if self.strength is not None and self.source_url is None:
-            raise ValidationError("strength", "only applies to image-to-image (give a source)")
+            raise ValidationError("strength", "only applies to image-to-image", remedy="source")
 
     def _validate_numbers(self) -> None:
         _check_int_range("num_images", self.num_images, 1, MAX_NUM_IMAGES)

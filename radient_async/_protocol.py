@@ -161,8 +161,8 @@ class ApiEndpoint:
             and not allow_insecure_http
         ):
             raise ConfigurationError(
-                f"refusing to send the API key over plain http to {parts.hostname}; "
-                "use https or pass allow_insecure_http=True"
+                f"refusing to send the API key over plain http to {parts.hostname}",
+                remedy="https",
             )
         return cls(base_url.strip().rstrip("/"), api_key)
 

@@ -81,10 +81,7 @@ class Session:
             key = api_key = Secret(key)
         url = base_url if base_url is not None else os.environ.get("RADIENT_BASE_URL")
         if not key:
-            raise ConfigurationError(
-                "no API key: pass api_key=... or set RADIENT_API_KEY "
-                "(for the local server, see radient_async.server)"
-            )
+            raise ConfigurationError("no API key", remedy="api_key")
         for name, flag in (
             ("allow_insecure_http", allow_insecure_http),
             ("fsync_downloads", fsync_downloads),

@@ -413,8 +413,10 @@ class BatchJob:
 
     def failure_line(self, outcome: BatchOutcome, prompt: str) -> str:
         """``item 3 ('a dog') failed: …``, with how to save the images when only saving failed."""
-        line = f"item {outcome.index} ({_short(prompt)}) failed: {in_cli_terms(str(outcome.error))}"
-        if isinstance(outcome.error, DownloadError) and outcome.request_id and self.download_hint:
+        error = outcome.error
+        assert error is not None
+        line = f"item {outcome.index} ({_short(prompt)}) failed: {in_cli_terms(error)}"
+        if isinstance(error, DownloadError) and outcome.request_id and self.download_hint:
             line += f"; to save its images: radient download {outcome.request_id} -o {self.output}"
         return line
 

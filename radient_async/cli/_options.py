@@ -4,8 +4,9 @@ The SDK names its arguments (``num_images``, ``api_key=``, ``overwrite=True``); 
 only pass flags and environment variables. Everything here turns the first into the second:
 ``check_request_options`` builds the request ``generate`` or ``batch`` would send from the
 options alone, before anything is started, and reports a bad value under its flag
-(``-n/--num-images: must be between 1 and 8, got 0``); ``in_cli_terms`` rewrites the few SDK
-messages that quote Python arguments; ``usage_line`` makes click's usage errors one line.
+(``-n/--num-images: must be between 1 and 8, got 0``); ``in_cli_terms`` says an SDK error's
+remedy (``api_key``, ``https``, …) as the flags that do it; ``usage_line`` makes click's usage
+errors one line.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import attrs
 import click
 
-from radient_async._errors import ValidationError
+from radient_async._errors import RadientError, ValidationError
 from radient_async._models import IMAGE_SIZES, MAX_SIDE, MIN_SIDE, GenerationRequest, ImageSize
 
 __all__ = [
@@ -48,17 +49,13 @@ OPTION_NAMES = {
 }
 _PLACEHOLDER_SOURCE = "https://example.invalid/source.png"  # stands in for --source when checking
 
-# Pieces of SDK messages that quote Python arguments, and what a CLI user can do instead.
-_CLI_TERMS = (
-    ("pass api_key=... or set RADIENT_API_KEY", "pass --api-key or set RADIENT_API_KEY"),
-    ("(for the local server, see radient_async.server)", "(or use --local: no account needed)"),
-    (
-        "use https or pass allow_insecure_http=True",
-        "use an https:// --base-url (plain http only to a loopback host such as 127.0.0.1)",
-    ),
-    ("only applies to image-to-image (give a source)", "only applies with --source"),
-    ("(pass overwrite=True to replace it)", "(--overwrite replaces it, --skip-existing keeps it)"),
-)
+# What a CLI user can do about an error, by its ``remedy`` (``REMEDIES`` says it for Python).
+_CLI_REMEDIES = {
+    "api_key": "pass --api-key or set RADIENT_API_KEY, or use --local: no account needed",
+    "https": "use an https:// --base-url; plain http only to a loopback host such as 127.0.0.1",
+    "overwrite": "--overwrite replaces it, --skip-existing keeps it",
+    "source": "give a --source",
+}
 
 
 def request_fields() -> tuple[str, ...]:
@@ -94,17 +91,18 @@ def as_option_error(exc: ValidationError) -> ValidationError:
     option = OPTION_NAMES.get(field)
     if option is None:
         return exc
-    message = str(exc).removeprefix(f"{exc.field}: ")
+    message = exc.problem.removeprefix(f"{exc.field}: ")
     if field == "image_size":  # e.g. image_size.width: a --size of WxH out of range
         message = f"each side must be {MIN_SIDE} to {MAX_SIDE} pixels ({message})"
-    return ValidationError(option, message)
+    return ValidationError(option, message, remedy=exc.remedy)
 
 
-def in_cli_terms(message: str) -> str:
-    """An SDK message with Python arguments replaced by the flags and variables that do it."""
-    for sdk, cli in _CLI_TERMS:
-        message = message.replace(sdk, cli)
-    return message
+def in_cli_terms(error: RadientError) -> str:
+    """``error``'s message, with its remedy said as the flags and variables that do it."""
+    remedy = _CLI_REMEDIES.get(error.remedy or "")
+    if remedy is None:
+        return str(error)
+    return f"{error.problem} ({remedy})"
 
 
 class SizeType(click.ParamType):  # type: ignore[type-arg]

@@ -94,8 +94,10 @@ def describe(exc: BaseException) -> str:
     """One line saying what went wrong, in CLI terms (flags, not Python arguments)."""
     if isinstance(exc, ValidationError):
         exc = as_option_error(exc)
-    if isinstance(exc, (CliError, RadientError)):
-        return in_cli_terms(str(exc))
+    if isinstance(exc, RadientError):
+        return in_cli_terms(exc)
+    if isinstance(exc, CliError):
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror}"

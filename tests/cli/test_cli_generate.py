@@ -120,7 +120,7 @@ def test_a_failed_job_exits_5_with_one_error_line(tmp_path: Path) -> None:
     [
         (["-n", "0"], "-n/--num-images: must be between 1 and 8, got 0"),
         (["-n", "9"], "-n/--num-images: must be between 1 and 8, got 9"),
-        (["--strength", "0.5"], "--strength: only applies with --source"),
+        (["--strength", "0.5"], "--strength: only applies to image-to-image (give a --source)"),
         (["--seed", "-1"], "--seed: must be between 0"),
         (["--source", "no/such/file.png"], "--source"),
     ],

@@ -339,13 +339,13 @@ def test_messages_name_flags_and_variables_not_python_arguments(tmp_path: Path) 
     code, _, stderr = invoke("providers", env={"RADIENT_API_KEY": "", "RADIENT_BASE_URL": ""})
     assert code == 3
     assert stderr == (
-        "error: no API key: pass --api-key or set RADIENT_API_KEY (or use --local: no account "
+        "error: no API key (pass --api-key or set RADIENT_API_KEY, or use --local: no account "
         "needed)\n"
     )
     code, _, stderr = invoke("providers", "--api-key", "k", "--base-url", "http://example.com/v1")
     assert code == 3
     assert "allow_insecure_http" not in stderr
-    assert "the API key over plain http to example.com; use an https:// --base-url" in stderr
+    assert "the API key over plain http to example.com (use an https:// --base-url;" in stderr
 
 
 def test_a_base_url_without_v1_gets_a_hint() -> None:

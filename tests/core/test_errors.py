@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -226,3 +227,38 @@ def test_errors_with_message_only_constructors_survive_pickling(error: ra.Radien
 )
 def test_errors_with_richer_constructors_survive_pickling(error: ra.RadientError) -> None:
     round_trip(error)
+
+
+def test_the_public_error_docs_draw_the_same_tree() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "errors.md").read_text(encoding="utf-8")
+    module = _errors.__doc__ or ""
+    tree = module[module.index("RadientError\n") : module.index("\n\nMessages")]
+    assert "\n".join(line[4:] if line else line for line in tree.splitlines()) in doc
+
+
+def test_an_error_the_caller_can_fix_names_the_fix() -> None:
+    # Each one before any request: none of these reaches a server.
+    with pytest.raises(ra.ConfigurationError) as no_key:
+        ra.Session("", "http://127.0.0.1:9/v1")
+    with pytest.raises(ra.ConfigurationError) as plain_http:
+        ra.Session("k", "http://example.com/v1")
+    with pytest.raises(ra.ValidationError) as strength:
+        ra.GenerationRequest(prompt="x", strength=0.5)
+    found = {e.value.remedy: e.value for e in (no_key, plain_http, strength)}
+    assert set(found) == {"api_key", "https", "source"}
+    for remedy, error in found.items():
+        assert str(error) == f"{error.problem} ({_errors._REMEDIES[remedy]})"
+    assert no_key.value.problem == "no API key"
+    assert "allow_insecure_http=True" in str(plain_http.value)
+    assert strength.value.problem == "strength: only applies to image-to-image"
+    assert ra.JobFailed("r1", "nsfw").remedy is None
+
+
+def test_remedies_survive_pickling() -> None:
+    error = ra.DownloadError("out.png already exists", url="http://x/y.png", remedy="overwrite")
+    again = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert (again.remedy, again.problem, str(again)) == (
+        "overwrite",
+        "out.png already exists",
+        "out.png already exists (pass overwrite=True to replace it)",
+    )
