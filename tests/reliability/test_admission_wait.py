@@ -76,15 +76,20 @@ async def test_downloads_queued_for_a_download_slot_keep_their_whole_timeout(
     assert radient_server.stats.requests["files"] == 8  # one attempt each: none timed out
 
 
+async def held_back(server: ThreadedServer, session: ra.Session, seconds: float) -> None:
+    """Have the server answer one call 429 asking for ``seconds``: every new request waits."""
+    server.controls.inject("429", next_n=1, endpoints="providers", retry_after=seconds)
+    with pytest.raises(ra.RateLimitError):
+        await session.providers()  # no retry fits in its own 0.5 s
+
+
 async def test_a_submit_held_back_by_a_429_keeps_its_whole_timeout(
     radient_server: ThreadedServer,
 ) -> None:
-    # A 429 asking for 1 s holds every new request back; the submit waits that out in the gate,
-    # longer than its 0.5 s timeout, and then creates its one job.
-    radient_server.controls.inject("429", next_n=1, endpoints="providers", retry_after=1.0)
+    # The submit waits the 1 s hold out in the gate, longer than its 0.5 s timeout, and then
+    # creates its one job.
     async with session_for(radient_server, timeouts=ra.Timeouts(request=0.5)) as session:
-        with pytest.raises(ra.RateLimitError):
-            await session.providers()  # no retry fits in its own 0.5 s
+        await held_back(radient_server, session, 1.0)
         result = await session.generate("after the hold", sync_mode=True, image_size=TINY)
     assert result.images
     assert radient_server.stats.jobs_created == 1
@@ -94,10 +99,8 @@ async def test_a_submit_held_back_by_a_429_keeps_its_whole_timeout(
 async def test_a_jobs_own_deadline_still_bounds_the_wait_for_its_turn(
     radient_server: ThreadedServer,
 ) -> None:
-    radient_server.controls.inject("429", next_n=1, endpoints="providers", retry_after=5.0)
     async with session_for(radient_server, timeouts=ra.Timeouts(request=0.5)) as session:
-        with pytest.raises(ra.RateLimitError):
-            await session.providers()
+        await held_back(radient_server, session, 5.0)
         with pytest.raises(ra.APITimeoutError, match="rate limiter"):
             await session.submit("wanted within 0.5 s", timeout=0.5, image_size=TINY)
     assert radient_server.stats.requests.get("generate", 0) == 0  # nothing was sent, nothing paid
