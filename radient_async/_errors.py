@@ -34,7 +34,7 @@ message without the SDK's wording of the fix.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "APIConnectionError",
@@ -62,7 +62,10 @@ __all__ = [
 ]
 
 
-_REMEDIES = {
+Remedy = Literal["api_key", "https", "overwrite", "source"]
+"""What the caller can pass to fix an error: the key, an https URL, overwrite=True, a source."""
+
+_REMEDIES: dict[Remedy, str] = {
     "api_key": "pass api_key=... or set RADIENT_API_KEY; for the local server, see "
     "radient_async.server",
     "https": "use https, or pass allow_insecure_http=True",
@@ -75,7 +78,7 @@ _REMEDIES = {
 class RadientError(Exception):
     """Base class of every error radient_async raises."""
 
-    def __init__(self, message: str, *, remedy: str | None = None) -> None:
+    def __init__(self, message: str, *, remedy: Remedy | None = None) -> None:
         self.problem = message
         self.remedy = remedy
         if remedy is not None:
@@ -103,7 +106,7 @@ def _rebuild(cls: type[RadientError], args: tuple[Any, ...], state: dict[str, An
 class ValidationError(RadientError, ValueError):
     """An argument is invalid; raised before anything is sent. ``field`` names the culprit."""
 
-    def __init__(self, field: str, message: str, *, remedy: str | None = None) -> None:
+    def __init__(self, field: str, message: str, *, remedy: Remedy | None = None) -> None:
         super().__init__(f"{field}: {message}", remedy=remedy)
         self.field = field
 
@@ -241,7 +244,9 @@ class UnexpectedStatusError(JobError):
 class DownloadError(RadientError):
     """An image could not be downloaded or saved."""
 
-    def __init__(self, message: str, *, url: str | None = None, remedy: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, url: str | None = None, remedy: Remedy | None = None
+    ) -> None:
         super().__init__(message, remedy=remedy)
         self.url = url
 

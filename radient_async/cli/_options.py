@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import click
 
-from radient_async._errors import RadientError, ValidationError
+from radient_async._errors import RadientError, Remedy, ValidationError
 from radient_async._models import IMAGE_SIZES, MAX_SIDE, MIN_SIDE, GenerationRequest, ImageSize
 
 __all__ = [
@@ -50,7 +50,7 @@ OPTION_NAMES = {
 _PLACEHOLDER_SOURCE = "https://example.invalid/source.png"  # stands in for --source when checking
 
 # What a CLI user can do about an error, by its ``remedy`` (``REMEDIES`` says it for Python).
-_CLI_REMEDIES = {
+_CLI_REMEDIES: dict[Remedy, str] = {
     "api_key": "pass --api-key or set RADIENT_API_KEY, or use --local: no account needed",
     "https": "use an https:// --base-url; plain http only to a loopback host such as 127.0.0.1",
     "overwrite": "--overwrite replaces it, --skip-existing keeps it",
@@ -99,10 +99,9 @@ def as_option_error(exc: ValidationError) -> ValidationError:
 
 def in_cli_terms(error: RadientError) -> str:
     """``error``'s message, with its remedy said as the flags and variables that do it."""
-    remedy = _CLI_REMEDIES.get(error.remedy or "")
-    if remedy is None:
+    if error.remedy is None:
         return str(error)
-    return f"{error.problem} ({remedy})"
+    return f"{error.problem} ({_CLI_REMEDIES[error.remedy]})"
 
 
 class SizeType(click.ParamType):  # type: ignore[type-arg]
