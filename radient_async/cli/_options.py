@@ -49,7 +49,8 @@ OPTION_NAMES = {
 }
 _PLACEHOLDER_SOURCE = "https://example.invalid/source.png"  # stands in for --source when checking
 
-# What a CLI user can do about an error, by its ``remedy`` (``REMEDIES`` says it for Python).
+# What a CLI user can do about an error, by its ``remedy`` (``_errors._REMEDIES`` says it for
+# Python callers).
 _CLI_REMEDIES: dict[Remedy, str] = {
     "api_key": "pass --api-key or set RADIENT_API_KEY, or use --local: no account needed",
     "https": "use an https:// --base-url; plain http only to a loopback host such as 127.0.0.1",
