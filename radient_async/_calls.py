@@ -141,7 +141,7 @@ class Calls:
         window = _Window(deadline)
 
         async def exchange(hop: HttpRequest, timeout: float) -> HttpRequest | T:
-            async with self._transport.stream(hop, timeout=timeout) as response:
+            with await self._transport.stream(hop, timeout=timeout) as response:
                 head = HttpResponse(response.status, response.headers, b"", hop.url)
                 follow = redirect_for(hop, head, self._api)
                 if follow is not None:
@@ -235,7 +235,10 @@ class Calls:
         """
         hop = request
         for _ in range(_MAX_REDIRECTS + 1):
-            await self._admit(hop, window, slots, urgent)
+            # The common case, a free gate and a free slot, costs no await (and no clock read).
+            passed = self.gate.try_turn() if self._api.is_own_origin(hop.url) else True
+            if not (passed and slots.try_acquire(urgent)):
+                await self._admit(hop, window, slots, urgent, gate_passed=passed)
             try:
                 left = window.end - self.clock.now()
                 if left <= 0:
@@ -248,12 +251,14 @@ class Calls:
             hop = outcome
         raise APIConnectionError(f"{request.method} {request.url}: too many redirects")
 
-    async def _admit(self, hop: HttpRequest, window: _Window, slots: Slots, urgent: bool) -> None:
-        """Wait for the rate gate (API origin only) and a slot, at most until ``window.latest``;
-        the time waited is given back to the call's window."""
+    async def _admit(
+        self, hop: HttpRequest, window: _Window, slots: Slots, urgent: bool, *, gate_passed: bool
+    ) -> None:
+        """Wait for the rate gate (API origin only; unless ``gate_passed``) and a slot, at most
+        until ``window.latest``; the time waited is given back to the call's window."""
         started = self.clock.now()
         latest = window.latest
-        if self._api.is_own_origin(hop.url) and not await self.gate.wait_turn(latest):
+        if not gate_passed and not await self.gate.wait_turn(latest):
             raise _OutOfTime(hop, self.clock.now() - started, "the rate limiter")
         timeout = None if latest == math.inf else max(0.0, latest - self.clock.now())
         try:

@@ -10,7 +10,7 @@ File I/O runs in worker threads, never on the event loop.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO, TypeVar
 
@@ -134,6 +134,8 @@ class Downloader:
         self._limits = limits
         self._timeouts = timeouts
         self._fsync = fsync
+        # Built once: every download of an image on the API's own origin sends these.
+        self._own_headers = api.headers({"Accept": "*/*"})
 
     async def read(self, image: Image) -> bytes:
         """The image's bytes, in memory."""
@@ -203,7 +205,7 @@ class Downloader:
                 raise DownloadError(f"HTTP {response.status} while downloading", url=url)
             sink = _Sink(destination)
             try:
-                await self._receive(response.chunks(), response.content_length, sink, url)
+                await self._receive(response, sink, url)
                 if sink.to_disk:
                     await _in_thread(partial(sink.commit, overwrite, self._fsync))
             finally:
@@ -221,22 +223,32 @@ class Downloader:
         except RadientError as exc:
             raise DownloadError(f"download failed: {exc}", url=url) from exc
 
-    async def _receive(
-        self, chunks: AsyncIterator[bytes], expected: int | None, sink: _Sink, url: str
-    ) -> None:
-        limit = self._limits.max_image_bytes
+    async def _receive(self, response: StreamedResponse, sink: _Sink, url: str) -> None:
+        """Read the body into ``sink``, checking its size, its type and that it is whole.
+
+        A small announced body is read in one await (the common case: no chunk loop); a larger
+        or unannounced one chunk by chunk, spilling to disk as it goes.
+        """
+        limit, expected = self._limits.max_image_bytes, response.content_length
         if expected is not None and expected > limit:
             raise DownloadError(f"image of {expected} bytes exceeds the {limit} limit", url=url)
-        if expected is not None and expected <= _SMALL_BODY:
-            sink.flush_at = expected + 1
         try:
-            async for chunk in chunks:
-                await self._take(chunk, sink, limit, url)
+            if expected is not None and expected <= _SMALL_BODY:
+                sink.flush_at = expected + 1
+                await self._take(await response.read(), sink, limit, url)
+            else:
+                async for chunk in response.chunks():
+                    await self._take(chunk, sink, limit, url)
         except APIConnectionError as exc:
             raise IntegrityError(
                 f"transfer cut short after {sink.received} of {expected or '?'} bytes ({exc})",
                 url=url,
             ) from None
+        self._check_whole(sink, expected, url)
+
+    @staticmethod
+    def _check_whole(sink: _Sink, expected: int | None, url: str) -> None:
+        """Refuse a body shorter than announced, not an image, or (unannounced) cut short."""
         if expected is not None and sink.received != expected:
             raise IntegrityError(
                 f"received {sink.received} of {expected} bytes (transfer cut short)", url=url
@@ -263,7 +275,7 @@ class Downloader:
     def _request_for(self, url: str) -> HttpRequest:
         """A GET that carries the key only when the image lives on the API's own origin."""
         if self._api.is_own_origin(url):
-            return HttpRequest("GET", url, self._api.headers({"Accept": "*/*"}))
+            return HttpRequest("GET", url, self._own_headers)
         return HttpRequest("GET", url, {"User-Agent": USER_AGENT, "Accept": "*/*"})
 
     async def _from_data_url(

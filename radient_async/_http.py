@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 import aiohttp
 import anyio.lowlevel
@@ -53,7 +53,8 @@ _FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 @attrs.define
 class StreamedResponse:
-    """A response whose body is read in chunks (for image downloads)."""
+    """A response whose body is still to be read (image downloads); a context manager that
+    gives the connection back to the pool on a clean exit and drops it on an error."""
 
     status: int
     headers: Mapping[str, str]
@@ -68,6 +69,29 @@ class StreamedResponse:
                 yield chunk
         except _FAILURES as exc:
             raise _translate(exc, self._request) from None
+
+    async def read(self) -> bytes:
+        """The whole body at once: for a small announced body, one await instead of a chunk
+        loop; a broken transfer raises ``APIConnectionError``."""
+        try:
+            return await self._response.read()
+        except _FAILURES as exc:
+            raise _translate(exc, self._request) from None
+
+    def __enter__(self) -> StreamedResponse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Whatever the block raised (a disk error, a cancellation) passes through untouched.
+        if exc_type is None:
+            self._response.release()
+        else:
+            self._response.close()
 
 
 class Transport:
@@ -138,19 +162,23 @@ class Transport:
                 allow_redirects=False,
                 timeout=self._timeout(timeout),
             ) as response:
-                body = await _read_capped(response, max_bytes, request)
+                length = _decoded_length(response)
+                body: bytes | bytearray
+                if length is not None and length <= _JOIN_BYTES and length <= max_bytes:
+                    body = await response.read()  # the common case: small and announced
+                else:
+                    body = await _read_capped(response, length, max_bytes, request)
                 return HttpResponse(response.status, response.headers, body, request.url, sent_at)
         except _FAILURES as exc:
             raise _translate(exc, request) from None
 
-    @asynccontextmanager
     async def stream(
         self, request: HttpRequest, *, timeout: float | None = None
-    ) -> AsyncIterator[StreamedResponse]:
-        """Send a GET and yield the response with its body still to be read.
+    ) -> StreamedResponse:
+        """Send a GET and return the response with its body still to be read; use it as a
+        ``with`` block, which releases the connection (or drops it, on an error).
 
-        Only failures of the request itself are translated here; whatever the caller's block
-        raises (a disk error, a cancellation) passes through untouched and closes the connection.
+        Only failures of the request itself are translated here.
         """
         client = self._client()
         try:
@@ -163,19 +191,13 @@ class Transport:
             )
         except _FAILURES as exc:
             raise _translate(exc, request) from None
-        try:
-            yield StreamedResponse(
-                response.status,
-                response.headers,
-                _decoded_length(response),
-                response=response,
-                request=request,
-            )
-        except BaseException:
-            response.close()
-            raise
-        else:
-            response.release()
+        return StreamedResponse(
+            response.status,
+            response.headers,
+            _decoded_length(response),
+            response=response,
+            request=request,
+        )
 
 
 def _decoded_length(response: aiohttp.ClientResponse) -> int | None:
@@ -185,22 +207,20 @@ def _decoded_length(response: aiohttp.ClientResponse) -> int | None:
 
 
 async def _read_capped(
-    response: aiohttp.ClientResponse, max_bytes: int, request: HttpRequest
+    response: aiohttp.ClientResponse, length: int | None, max_bytes: int, request: HttpRequest
 ) -> bytes | bytearray:
-    """The decoded body, or ``MalformedResponseError`` once it exceeds ``max_bytes``.
+    """The decoded body of a large or unannounced response, or ``MalformedResponseError`` once
+    it exceeds ``max_bytes`` (a small announced one is read at once by ``Transport.send``).
 
     The cap counts decoded bytes: a small gzip body may inflate a thousandfold. A large body is
     gathered chunk by chunk in one growing buffer: joining it at the end would stall the loop.
+    ``length`` is the decoded length the response announced, if any.
     """
-    length = _decoded_length(response)
-    if length is not None:
-        if length > max_bytes:
-            raise MalformedResponseError(
-                f"{_describe(request)}: response of {length} bytes exceeds the {max_bytes} limit",
-                status=response.status,
-            )
-        if length <= _JOIN_BYTES:
-            return await response.read()
+    if length is not None and length > max_bytes:
+        raise MalformedResponseError(
+            f"{_describe(request)}: response of {length} bytes exceeds the {max_bytes} limit",
+            status=response.status,
+        )
     body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
         body += chunk

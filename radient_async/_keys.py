@@ -22,6 +22,8 @@ __all__ = [
     "request_fingerprint",
 ]
 
+_encode_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
 MAX_KEY_LENGTH = 255  # the API's limit for the Idempotency-Key header
 
 
@@ -42,7 +44,7 @@ def check_idempotency_key(key: object) -> str:
 
 def request_fingerprint(request: GenerationRequest) -> str:
     """A stable digest of everything that is sent for ``request``."""
-    canonical = json.dumps(request_to_wire(request), sort_keys=True, separators=(",", ":"))
+    canonical = _encode_canonical(request_to_wire(request))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 

@@ -58,12 +58,22 @@ class Offload:
         self._unavailable = not sys.executable
         self.offloaded = 0  # answers parsed by the worker (tests count them)
 
+    def read_small_job(
+        self, response: HttpResponse, *, request_id: str | None, max_images: int | None
+    ) -> JobAnswer | None:
+        """``read_job`` of ``response`` right here when it is small enough for the loop; None
+        when it is for ``read_job`` (the worker)."""
+        if len(response.body) < self._threshold or self._unavailable:
+            return read_job(response, request_id=request_id, max_images=max_images)
+        return None
+
     async def read_job(
         self, response: HttpResponse, *, request_id: str | None, max_images: int | None
     ) -> JobAnswer:
         """``read_job`` of ``response``, in the worker when the body is large."""
-        if len(response.body) < self._threshold or self._unavailable:
-            return read_job(response, request_id=request_id, max_images=max_images)
+        small = self.read_small_job(response, request_id=request_id, max_images=max_images)
+        if small is not None:
+            return small
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:

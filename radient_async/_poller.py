@@ -77,7 +77,8 @@ class _Slot:
         self._held = False
 
     async def take(self) -> None:
-        await self._slots.acquire()
+        if not self._slots.try_acquire():  # a free slot costs no await
+            await self._slots.acquire()
         self._held = True
 
     def give_back(self) -> None:
@@ -191,6 +192,11 @@ class Jobs:
     ) -> JobAnswer:
         """A job answer and whether it is believable; large ones are parsed off the loop."""
         check_answer(response, self._api, request_id)
+        answer = self._offload.read_small_job(
+            response, request_id=request_id, max_images=max_images
+        )
+        if answer is not None:  # the common case: parsed at once, no await
+            return answer
         return await self._offload.read_job(response, request_id=request_id, max_images=max_images)
 
     async def save_images(

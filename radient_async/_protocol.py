@@ -52,6 +52,9 @@ __all__ = [
     "redirect_for",
 ]
 
+# One encoder for every request body: ``json.dumps`` with options builds a new one per call.
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
 USER_AGENT = f"radient-async/{__version__}"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SNIPPET = 300
@@ -228,7 +231,7 @@ def build_generate(
     api: ApiEndpoint, request: GenerationRequest, idempotency_key: str
 ) -> HttpRequest:
     """``POST /images/generate`` with the request body and its idempotency key."""
-    body = json.dumps(request_to_wire(request), separators=(",", ":")).encode()
+    body = _encode_json(request_to_wire(request)).encode()
     headers = api.headers({"Content-Type": "application/json", "Idempotency-Key": idempotency_key})
     return HttpRequest("POST", f"{api.base_url}/images/generate", headers, body)
 

@@ -152,10 +152,15 @@ class RateGate:
         """0.0 once this may go; else seconds to wait and ask again; None: past ``latest``."""
         return self.state.reserve(self._clock.now(), latest)
 
+    def try_turn(self) -> bool:
+        """Take this request's send slot if it is free right now, without waiting (the common
+        case: unpaced, nobody queued); False means ``wait_turn``."""
+        return not self._queue and self.reserve() == 0.0
+
     async def wait_turn(self, latest: float = float("inf")) -> bool:
         """Wait for this request's send slot, in FIFO order; False if none comes by ``latest``."""
         if not self._queue and self.reserve(latest) == 0.0:
-            return True  # the common case: unpaced, or a slot free right now
+            return True
         turn = anyio.Event()
         self._queue.append(turn)
         try:

@@ -32,16 +32,22 @@ class Slots:
         """How many slots are held right now."""
         return self.total - self._free
 
+    def try_acquire(self, urgent: bool = False) -> bool:
+        """Take a slot if one is free and nobody who comes first is waiting; never waits."""
+        if self._free > 0 and not self._urgent and (urgent or not self._waiters):
+            self._free -= 1
+            return True
+        return False
+
     async def acquire(self, timeout: float | None = None, *, urgent: bool = False) -> None:
         """Take a slot, waiting for one (at most ``timeout`` seconds: ``TimeoutError``).
 
         ``urgent`` waiters are served before the others (submits before status polls: a job
         not yet submitted is not being worked on at all).
         """
-        queue = self._urgent if urgent else self._waiters
-        if self._free > 0 and not self._urgent and (urgent or not self._waiters):
-            self._free -= 1
+        if self.try_acquire(urgent):
             return
+        queue = self._urgent if urgent else self._waiters
         granted = anyio.Event()
         queue.append(granted)
         try:
