@@ -30,6 +30,7 @@ from ._sources import TRAILER_BYTES, image_is_complete, sniff_image_type
 __all__ = ["Downloader"]
 
 _SMALL_BODY = 4 * 1024 * 1024  # announced bodies up to this size are written in one hop
+_ONE_READ = 64 * 1024  # announced bodies up to this are read in one await, even for disk
 _FLUSH_BYTES = 1024 * 1024  # larger or unannounced bodies spill to disk every MiB
 _MAGIC_BYTES = 12  # enough of a body to tell PNG, JPEG, GIF and WebP apart
 _PREVIEW_BYTES = 16  # the first bytes kept: the magic, and what an error shows of a non-image
@@ -226,8 +227,9 @@ class Downloader:
     async def _receive(self, response: StreamedResponse, sink: _Sink, url: str) -> None:
         """Read the body into ``sink``, checking its size, its type and that it is whole.
 
-        A small announced body is read in one await (the common case: no chunk loop); a larger
-        or unannounced one chunk by chunk, spilling to disk as it goes.
+        An announced body read into memory, or a small one, is read in one await (no chunk
+        loop); one for disk chunk by chunk, so its chunks are written as they came, never
+        joined into one copy first, and spilled to disk as it goes.
         """
         limit, expected = self._limits.max_image_bytes, response.content_length
         if expected is not None and expected > limit:
@@ -235,6 +237,7 @@ class Downloader:
         try:
             if expected is not None and expected <= _SMALL_BODY:
                 sink.flush_at = expected + 1
+            if expected is not None and (expected <= _ONE_READ or not sink.to_disk):
                 await self._take(await response.read(), sink, limit, url)
             else:
                 async for chunk in response.chunks():
