@@ -1,12 +1,15 @@
 """Run one benchmark: raw aiohttp baseline vs radient_async, side by side, median of N runs.
 
 For every client run a fresh local server starts in its own process pinned to core 0 and the
-client runs in its own process pinned to core 1 (``taskset``, when present). The two clients
-alternate (raw first in odd runs, SDK first in even ones). Status calls, requests and 429s are
+client runs in its own process pinned to core 1 (``taskset``, when present). The clients take
+turns, their order rotated run by run. With ``--baseline`` an older snapshot of the SDK runs beside
+them as ``base`` (the same client script and server), so a change is measured against both
+raw aiohttp and the code before it in one invocation. Status calls, requests and 429s are
 counted by the server (``GET /_local/stats``), the clients count their own outcomes.
 
     python benchmarks/run.py SCENARIO [--runs 3] [--jobs N] [--out results.jsonl]
     python benchmarks/run.py SCENARIO --profile DIR    # one run of each under py-spy instead
+    python benchmarks/run.py SCENARIO --tree NEW --baseline OLD   # raw, OLD and NEW in one run
 
 Before each client run it waits (up to ``--quiet-wait`` s) for the shared machine to go quiet,
 and a raw/SDK pair during which other processes used more than ``--max-noise`` cores on average
@@ -36,8 +39,10 @@ import attrs
 
 HERE = Path(__file__).parent
 KEY = "bench-key"
-CLIENTS = {"raw": HERE / "raw_client.py", "sdk": HERE / "sdk_client.py"}
+SDK_CLIENT = HERE / "sdk_client.py"
+CLIENTS = {"raw": HERE / "raw_client.py", "sdk": SDK_CLIENT, "base": SDK_CLIENT}
 SPAWN: dict[str, Any] = {}  # cwd and env for the server and clients (see --tree)
+BASELINE: dict[str, Any] = {}  # cwd and env of the "base" client (see --baseline)
 
 
 @attrs.frozen
@@ -157,7 +162,8 @@ def run_client(spec: Spec, impl: str, args: list[str], wrap: list[str]) -> dict[
         (busy, steal), client_cpu = _machine_cpu(), _children_cpu()
         command = [*_pin(1), *wrap, sys.executable, str(CLIENTS[impl]), spec.client]
         command += [f"{root}/v1", *args]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900, **SPAWN)
+        spawn = BASELINE if impl == "base" else SPAWN
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900, **spawn)
         if done.returncode != 0:
             raise RuntimeError(f"{impl} client failed:\n{done.stderr}")
         busy_now, steal_now = _machine_cpu()
@@ -189,18 +195,19 @@ def run_client(spec: Spec, impl: str, args: list[str], wrap: list[str]) -> dict[
 
 def summarise(spec: Spec, results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     def median(impl: str, key: str) -> float:
-        return round(statistics.median(r[key] for r in results[impl]), 4)
+        return round(statistics.median(float(r[key]) for r in results[impl]), 4)
 
-    keys = (spec.metric, "wall", "jobs_per_s", "client_cpu_ms_per_job", "server_cpu")
-    keys += ("status_per_job", "fraction_429", "rss_mb")
+    keys: tuple[str, ...] = (spec.metric, "wall", "jobs_per_s", "client_cpu_ms_per_job")
+    keys += ("server_cpu", "status_per_job", "fraction_429", "rss_mb")
     summary: dict[str, Any] = {k: {impl: median(impl, k) for impl in results} for k in keys}
     summary["metric"] = spec.metric
-    if len(results) == 2:
+    for impl in (name for name in results if name != "raw" and "raw" in results):
+        suffix = "" if impl == "sdk" else f"_{impl}"
         for key in (spec.metric, "client_cpu_ms_per_job"):
-            summary[f"ratio_{key}"] = round(summary[key]["sdk"] / summary[key]["raw"], 3)
-        pairs = zip(results["sdk"], results["raw"], strict=True)
-        paired = statistics.median(sdk[spec.metric] / raw[spec.metric] for sdk, raw in pairs)
-        summary["paired_ratio"] = round(paired, 3)  # median of run-by-run ratios
+            summary[f"ratio_{key}{suffix}"] = round(summary[key][impl] / summary[key]["raw"], 3)
+        pairs = zip(results[impl], results["raw"], strict=True)
+        paired = statistics.median(run[spec.metric] / raw[spec.metric] for run, raw in pairs)
+        summary[f"paired_ratio{suffix}"] = round(paired, 3)  # median of run-by-run ratios
     return summary
 
 
@@ -213,6 +220,7 @@ def main() -> None:
     parser.add_argument("--out", help="append every run and the summary to this JSONL file")
     parser.add_argument("--profile", help="run each client once under py-spy, output here")
     parser.add_argument("--tree", help="import radient_async from this directory (a snapshot)")
+    parser.add_argument("--baseline", help="also run the SDK from this snapshot, as 'base'")
     parser.add_argument("--max-noise", type=float, default=0.5, help="others' cores, average")
     parser.add_argument("--retries", type=int, default=1, help="re-runs of a too noisy pair")
     parser.add_argument("--quiet-wait", type=float, default=10, help="max s to wait for quiet")
@@ -220,12 +228,15 @@ def main() -> None:
     if args.tree:
         tree = os.path.abspath(args.tree)
         SPAWN.update(cwd=tree, env={**os.environ, "PYTHONPATH": tree})
+    if args.baseline:
+        base = os.path.abspath(args.baseline)
+        BASELINE.update(cwd=base, env={**os.environ, "PYTHONPATH": base})
     probe = [sys.executable, "-c", "import radient_async as r; print(r.__file__, r.__version__)"]
     sdk = subprocess.run(probe, capture_output=True, text=True, **SPAWN).stdout.strip()
     print("SDK", sdk, flush=True)
     spec = SPECS[args.scenario]
     client_args = list(spec.args) + (["--jobs", str(args.jobs)] if args.jobs else [])
-    impls = args.impls.split(",")
+    impls = args.impls.split(",") + (["base"] if args.baseline else [])
     if args.profile:
         for impl in impls:
             out = Path(args.profile) / f"{args.scenario}.{impl}.pyspy.txt"
@@ -237,7 +248,7 @@ def main() -> None:
     for run in range(args.runs):
         for attempt in range(args.retries + 1):
             pair = {}
-            for impl in impls if run % 2 == 0 else impls[::-1]:
+            for impl in impls[run % len(impls) :] + impls[: run % len(impls)]:  # rotated
                 quiet = wait_for_quiet(args.quiet_wait)
                 pair[impl] = {"run": run, "quiet_before": round(quiet, 2)}
                 pair[impl].update(run_client(spec, impl, client_args, []))
