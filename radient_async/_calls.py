@@ -18,6 +18,7 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 import attrs
@@ -67,6 +68,8 @@ class _Window:
 
 # A stream handler reads one (non-redirect) response; it may raise ``Transient`` to retry.
 StreamHandler = Callable[[HttpRequest, StreamedResponse], Awaitable[T]]
+# One hop of an attempt under its timeout: the final answer, or the request a redirect names.
+Exchange = Callable[[HttpRequest, float], Awaitable[HttpRequest | T]]
 
 
 class Calls:
@@ -118,52 +121,39 @@ class Calls:
         submit) takes the next free request slot before other waiters.
         """
         window = _Window(deadline, latest)
-
-        async def attempt() -> HttpResponse:
-            response = await self._hops(
-                request,
-                window,
-                self.requests,
-                self._read_whole,
-                cap=self._timeouts.request,
-                urgent=urgent,
-            )
-            self._classify(response, request_id)
-            return response
-
-        return await self._retrying(request, window, attempt)
+        exchange: Exchange[HttpResponse] = self._read_whole
+        if request_id is not None:
+            exchange = partial(self._read_whole, request_id=request_id)
+        return await self._retrying(
+            request, window, self.requests, exchange, cap=self._timeouts.request, urgent=urgent
+        )
 
     async def stream(
         self, request: HttpRequest, *, deadline: float, handler: StreamHandler[T]
     ) -> T:
         """A download: ``handler`` reads the body under a download slot, retried to ``deadline``
         (pushed back by the time it waits for a slot)."""
-        window = _Window(deadline)
-
-        async def exchange(hop: HttpRequest, timeout: float) -> HttpRequest | T:
-            with await self._transport.stream(hop, timeout=timeout) as response:
-                head = HttpResponse(response.status, response.headers, b"", hop.url)
-                follow = redirect_for(hop, head, self._api)
-                if follow is not None:
-                    return follow
-                self._classify(head, None, own=self._api.is_own_origin(hop.url))
-                return await handler(hop, response)
-
-        async def attempt() -> T:
-            return await self._hops(request, window, self.downloads, exchange, cap=None)
-
-        return await self._retrying(request, window, attempt)
+        exchange = partial(self._read_streamed, handler=handler)
+        return await self._retrying(request, _Window(deadline), self.downloads, exchange, cap=None)
 
     # -- retries ---------------------------------------------------------------------------------
 
     async def _retrying(
-        self, request: HttpRequest, window: _Window, attempt: Callable[[], Awaitable[T]]
+        self,
+        request: HttpRequest,
+        window: _Window,
+        slots: Slots,
+        exchange: Exchange[T],
+        *,
+        cap: float | None,
+        urgent: bool = False,
     ) -> T:
+        """Attempts (``_hops``) until one succeeds, a failure is permanent or time runs out."""
         number = 0
         while True:
             number += 1
             try:
-                result = await attempt()
+                result = await self._hops(request, window, slots, exchange, cap=cap, urgent=urgent)
             except (APIConnectionError, IntegrityError) as exc:
                 if isinstance(exc, _OutOfTime):
                     raise
@@ -207,7 +197,11 @@ class Calls:
 
     # -- one attempt: gate, slot, transport, redirects -------------------------------------------
 
-    async def _read_whole(self, hop: HttpRequest, timeout: float) -> HttpRequest | HttpResponse:
+    async def _read_whole(
+        self, hop: HttpRequest, timeout: float, request_id: str | None = None
+    ) -> HttpRequest | HttpResponse:
+        """An API call's hop: the whole answer (classified: ``Transient`` to retry), or the
+        redirect to follow."""
         started = self.clock.now()
         response = await self._transport.send(
             hop, max_bytes=self._limits.max_response_bytes, timeout=timeout, sent_at=started
@@ -216,14 +210,30 @@ class Calls:
         if _log.isEnabledFor(logging.DEBUG):
             elapsed = (self.clock.now() - started) * 1000
             _log.debug("%s %s -> %d in %.1f ms", hop.method, hop.url, response.status, elapsed)
-        return redirect_for(hop, response, self._api) or response
+        follow = redirect_for(hop, response, self._api)
+        if follow is not None:
+            return follow
+        self._classify(response, request_id)
+        return response
+
+    async def _read_streamed(
+        self, hop: HttpRequest, timeout: float, handler: StreamHandler[T]
+    ) -> HttpRequest | T:
+        """A download's hop: ``handler``'s reading of the body, or the redirect to follow."""
+        with await self._transport.stream(hop, timeout=timeout) as response:
+            head = HttpResponse(response.status, response.headers, b"", hop.url)
+            follow = redirect_for(hop, head, self._api)
+            if follow is not None:
+                return follow
+            self._classify(head, None, own=self._api.is_own_origin(hop.url))
+            return await handler(hop, response)
 
     async def _hops(
         self,
         request: HttpRequest,
         window: _Window,
         slots: Slots,
-        exchange: Callable[[HttpRequest, float], Awaitable[HttpRequest | T]],
+        exchange: Exchange[T],
         *,
         cap: float | None,
         urgent: bool = False,
