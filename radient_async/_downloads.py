@@ -238,10 +238,13 @@ class Downloader:
             if expected is not None and expected <= _SMALL_BODY:
                 sink.flush_at = expected + 1
             if expected is not None and (expected <= _ONE_READ or not sink.to_disk):
-                await self._take(await response.read(), sink, limit, url)
+                self._take(
+                    await response.read(), sink, limit, url
+                )  # never spills: flush_at is past it
             else:
                 async for chunk in response.chunks():
-                    await self._take(chunk, sink, limit, url)
+                    if self._take(chunk, sink, limit, url):
+                        await _in_thread(sink.spill)
         except APIConnectionError as exc:
             raise IntegrityError(
                 f"transfer cut short after {sink.received} of {expected or '?'} bytes ({exc})",
@@ -265,15 +268,16 @@ class Downloader:
                 url=url,
             )
 
-    async def _take(self, chunk: bytes, sink: _Sink, limit: int, url: str) -> None:
-        """Add one chunk to the sink, enforcing the size cap and spilling large bodies to disk."""
+    @staticmethod
+    def _take(chunk: bytes, sink: _Sink, limit: int, url: str) -> bool:
+        """Add one chunk to the sink, enforcing the size cap; True when the sink should spill
+        to disk now (a large body bound for a file)."""
         sink.add(chunk)
         if sink.received > limit:
             raise DownloadError(f"image exceeds the {limit} byte limit", url=url)
         if not sink.sniffed and sink.received >= _MAGIC_BYTES:
             sink.sniff(url)  # before the first byte can reach the disk
-        if sink.to_disk and sink.buffered >= sink.flush_at:
-            await _in_thread(sink.spill)
+        return sink.to_disk and sink.buffered >= sink.flush_at
 
     def _request_for(self, url: str) -> HttpRequest:
         """A GET that carries the key only when the image lives on the API's own origin."""

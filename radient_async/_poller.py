@@ -166,7 +166,10 @@ class Jobs:
             deadline = submitted_at + self._timeouts.request
             latest = submitted_at + timeout
             response = await self._calls.api(http, deadline=deadline, latest=latest, urgent=True)
-            job, problem = await self.read(response, None, request.num_images)
+            answer = self.read_now(response, None, request.num_images)
+            if answer is None:
+                answer = await self.read_off_loop(response, None, request.num_images)
+            job, problem = answer
         except BaseException:
             slot.give_back()
             raise
@@ -187,16 +190,18 @@ class Jobs:
         self._start(watch, None)
         return watch.feed.handle
 
-    async def read(
+    def read_now(
+        self, response: HttpResponse, request_id: str | None, max_images: int
+    ) -> JobAnswer | None:
+        """A job answer and whether it is believable, parsed here (the common small answer,
+        no await); None: a large one, for ``read_off_loop``."""
+        check_answer(response, self._api, request_id)
+        return self._offload.read_small_job(response, request_id=request_id, max_images=max_images)
+
+    async def read_off_loop(
         self, response: HttpResponse, request_id: str | None, max_images: int
     ) -> JobAnswer:
-        """A job answer and whether it is believable; large ones are parsed off the loop."""
-        check_answer(response, self._api, request_id)
-        answer = self._offload.read_small_job(
-            response, request_id=request_id, max_images=max_images
-        )
-        if answer is not None:  # the common case: parsed at once, no await
-            return answer
+        """``read_now`` of a large answer, parsed in the decoding worker."""
         return await self._offload.read_job(response, request_id=request_id, max_images=max_images)
 
     async def save_images(
@@ -468,7 +473,10 @@ class _Watch:
         response = await jobs._calls.api(
             request, deadline=deadline, latest=deadline, request_id=self.request_id
         )
-        job, problem = await jobs.read(response, self.request_id, self.max_images)
+        answer = jobs.read_now(response, self.request_id, self.max_images)
+        if answer is None:
+            answer = await jobs.read_off_loop(response, self.request_id, self.max_images)
+        job, problem = answer
         return job, problem, poll_hint(response), response.sent_at or jobs._calls.clock.now()
 
     def _timeout(self, failure: RadientError | None) -> JobTimeout:
