@@ -238,9 +238,8 @@ class Downloader:
             if expected is not None and expected <= _SMALL_BODY:
                 sink.flush_at = expected + 1
             if expected is not None and (expected <= _ONE_READ or not sink.to_disk):
-                self._take(
-                    await response.read(), sink, limit, url
-                )  # never spills: flush_at is past it
+                body = await response.read()
+                self._take(body, sink, limit, url)  # never spills: flush_at is past the body
             else:
                 async for chunk in response.chunks():
                     if self._take(chunk, sink, limit, url):
