@@ -158,9 +158,11 @@ class RateGate:
         return not self._queue and self.reserve() == 0.0
 
     async def wait_turn(self, latest: float = float("inf")) -> bool:
-        """Wait for this request's send slot, in FIFO order; False if none comes by ``latest``."""
-        if not self._queue and self.reserve(latest) == 0.0:
-            return True
+        """Wait for this request's send slot, in FIFO order; False if none comes by ``latest``.
+
+        The slow path behind ``try_turn`` (the call engine asks that first); correct, only slower,
+        for a caller whose slot is free right now.
+        """
         turn = anyio.Event()
         self._queue.append(turn)
         try:
