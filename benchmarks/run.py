@@ -238,6 +238,7 @@ def main() -> None:
     client_args = list(spec.args) + (["--jobs", str(args.jobs)] if args.jobs else [])
     impls = args.impls.split(",") + (["base"] if args.baseline else [])
     if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
         for impl in impls:
             out = Path(args.profile) / f"{args.scenario}.{impl}.pyspy.txt"
             wrap = ["py-spy", "record", "-r", "200", "-F", "-f", "raw", "-o", str(out), "--"]

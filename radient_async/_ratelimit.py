@@ -15,6 +15,7 @@ async wrapper the session awaits.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 
 import anyio
@@ -146,7 +147,7 @@ class RateGate:
     def __init__(self, state: AimdState | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.state = state or AimdState()
         self._clock = clock
-        self._queue: collections.deque[anyio.Event] = collections.deque()
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def reserve(self, latest: float = float("inf")) -> float | None:
         """0.0 once this may go; else seconds to wait and ask again; None: past ``latest``."""
@@ -163,13 +164,13 @@ class RateGate:
         The slow path behind ``try_turn`` (the call engine asks that first); correct, only slower,
         for a caller whose slot is free right now.
         """
-        turn = anyio.Event()
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(turn)
         try:
             if self._queue[0] is not turn:
                 with anyio.move_on_after(max(0.0, latest - self._clock.now())):
-                    await turn.wait()
-                if not turn.is_set():
+                    await turn
+                if not turn.done() or turn.cancelled():
                     return False
             while (delay := self.reserve(latest)) is not None and delay > 0:
                 await self._clock.sleep(delay)
@@ -177,8 +178,8 @@ class RateGate:
         finally:
             head = self._queue[0] is turn
             self._queue.remove(turn)
-            if head and self._queue:
-                self._queue[0].set()
+            if head and self._queue and not self._queue[0].done():
+                self._queue[0].set_result(None)
 
     def throttled(self, retry_after: float | None) -> None:
         """Report a 429 so every later request slows down."""

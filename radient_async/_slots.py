@@ -3,11 +3,13 @@
 anyio's ``CapacityLimiter`` tracks borrowers and always checkpoints; the session acquires a slot
 several times per job, so this one takes the free path without awaiting anything, and hands a
 released slot straight to the longest waiter (urgent ones first), which keeps the caps fair
-under load.
+under load. A waiter waits on a plain asyncio future (sessions run on asyncio): no event object,
+no lookup of the running async library.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from types import TracebackType
 
@@ -24,8 +26,8 @@ class Slots:
     def __init__(self, total: int) -> None:
         self.total = total
         self._free = total
-        self._waiters: collections.deque[anyio.Event] = collections.deque()
-        self._urgent: collections.deque[anyio.Event] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
 
     @property
     def in_use(self) -> int:
@@ -48,29 +50,33 @@ class Slots:
         if self.try_acquire(urgent):
             return
         queue = self._urgent if urgent else self._waiters
-        granted = anyio.Event()
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.append(granted)
         try:
             if timeout is None:
-                await granted.wait()
+                await granted
             else:
                 with anyio.fail_after(timeout):
-                    await granted.wait()
+                    await granted
         except BaseException:
-            if granted.is_set():
+            if granted.done() and not granted.cancelled():
                 self.release()  # we were handed a slot as we were cancelled: pass it on
-            else:
+            elif granted in queue:  # (``release`` drops a cancelled waiter it comes across)
                 queue.remove(granted)
             raise
 
     def release(self) -> None:
-        """Give a slot back, directly to the first (urgent, then other) waiter if there is one."""
-        if self._urgent:
-            self._urgent.popleft().set()
-        elif self._waiters:
-            self._waiters.popleft().set()
-        else:
-            self._free += 1
+        """Give a slot back, directly to the first (urgent, then other) waiter if there is one.
+
+        A waiter whose task was cancelled has a cancelled future and is passed over.
+        """
+        for queue in (self._urgent, self._waiters):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._free += 1
 
     async def __aenter__(self) -> None:
         await self.acquire()

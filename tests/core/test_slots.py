@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import anyio
 import pytest
 
@@ -46,3 +48,44 @@ async def test_a_free_slot_is_taken_without_waiting() -> None:
     await slots.acquire(urgent=True)
     await slots.acquire()
     assert slots.in_use == 2
+
+
+async def _queue_waiters(slots: Slots, served: list[str]) -> list[asyncio.Task[None]]:
+    """Two tasks queued for the (held) slot, each giving it back once served."""
+
+    async def wait(name: str) -> None:
+        await slots.acquire()
+        served.append(name)
+        slots.release()
+
+    tasks = []
+    for name in ("first", "second"):
+        tasks.append(asyncio.create_task(wait(name)))
+        await anyio.wait_all_tasks_blocked()
+    return tasks
+
+
+async def test_a_waiter_cancelled_before_it_ran_is_passed_over() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    served: list[str] = []
+    first, second = await _queue_waiters(slots, served)
+    first.cancel()  # its future is cancelled now; its task has not run the cancellation yet
+    slots.release()
+    await asyncio.gather(first, second, return_exceptions=True)
+    assert first.cancelled()
+    assert served == ["second"]
+    assert slots.in_use == 0
+
+
+async def test_a_waiter_cancelled_as_it_is_served_passes_the_slot_on() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    served: list[str] = []
+    first, second = await _queue_waiters(slots, served)
+    slots.release()  # handed to the first waiter ...
+    first.cancel()  # ... whose task is cancelled before it can run
+    await asyncio.gather(first, second, return_exceptions=True)
+    assert first.cancelled()
+    assert served == ["second"]
+    assert slots.in_use == 0
