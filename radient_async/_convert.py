@@ -2,6 +2,8 @@
 
 Lenient where the API may grow (unknown response fields are ignored) and strict where a wrong type
 would mislead us (a number where a string belongs is an error, not silently ``str()``-ed).
+``structure_job`` reads the common, well-typed job answer by hand (it is read once per submit
+and once per poll); anything unusual goes through the converter, which words the error.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from ._errors import MalformedResponseError
 from ._models import GenerationRequest, ImageSize
 
-__all__ = ["WireImage", "WireJob", "WireProviders", "request_to_wire", "structure"]
+__all__ = [
+    "WireImage",
+    "WireJob",
+    "WireProviders",
+    "request_to_wire",
+    "structure",
+    "structure_job",
+]
 
 
 @attrs.frozen
@@ -118,6 +127,53 @@ def structure(data: Any, cls: type[Any], *, what: str) -> Any:
         raise MalformedResponseError(f"unexpected {what} shape: {details}") from None
     except (TypeError, ValueError, KeyError) as exc:  # pragma: no cover - defensive
         raise MalformedResponseError(f"unexpected {what} shape: {exc}") from None
+
+
+def structure_job(data: Any) -> WireJob:
+    """A decoded job answer as a ``WireJob``: what ``structure(data, WireJob, what="job")``
+    gives, read by hand when every field has its plain JSON type (the common case)."""
+    job = _plain_job(data) if type(data) is dict else None
+    if job is None:
+        job = structure(data, WireJob, what="job")
+    return job
+
+
+def _plain_job(data: dict[str, Any]) -> WireJob | None:
+    """The job if every field it uses has its plain JSON type, else None (for the converter)."""
+    request_id, status = data.get("request_id"), data.get("status")
+    provider, error, seed = data.get("provider"), data.get("error"), data.get("seed")
+    if type(request_id) is not str or type(status) is not str:
+        return None
+    if not (_is(provider, str) and _is(error, str) and _is(seed, int)):
+        return None
+    listed, images = data.get("images"), None
+    if listed is not None:
+        if type(listed) is not list:
+            return None
+        images = []
+        for entry in listed:
+            image = _plain_image(entry)
+            if image is None:
+                return None
+            images.append(image)
+    return WireJob(request_id, status, images, provider, error, seed)
+
+
+def _plain_image(entry: Any) -> WireImage | None:
+    if type(entry) is not dict:
+        return None
+    url, width, height = entry.get("url"), entry.get("width"), entry.get("height")
+    content_type = entry.get("content_type")
+    if type(url) is not str or not (_is(width, int) and _is(height, int)):
+        return None
+    if not _is(content_type, str):
+        return None
+    return WireImage(url, width, height, content_type)
+
+
+def _is(value: Any, kind: type) -> bool:
+    """``value`` is None or exactly of ``kind`` (so ``True`` is not an int here)."""
+    return value is None or type(value) is kind
 
 
 def request_to_wire(request: GenerationRequest) -> dict[str, Any]:

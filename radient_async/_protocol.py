@@ -16,7 +16,7 @@ from urllib.parse import SplitResult, urlencode, urljoin, urlsplit
 import attrs
 from multidict import CIMultiDict
 
-from ._convert import WireJob, WireProviders, request_to_wire, structure
+from ._convert import WireJob, WireProviders, request_to_wire, structure, structure_job
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -397,7 +397,7 @@ def read_job(
     count = len(listed) if isinstance(listed, list) else 0
     if max_images is not None and count > max_images + 1:
         data = {**data, "images": listed[: max_images + 1]}  # type: ignore[index]
-    job: WireJob = structure(data, WireJob, what="job")
+    job = structure_job(data)
     if not job.request_id:
         raise MalformedResponseError("job response has an empty request_id")
     if request_id is not None and job.request_id != request_id:

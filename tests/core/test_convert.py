@@ -17,6 +17,7 @@ from radient_async._convert import (
     WireProviders,
     request_to_wire,
     structure,
+    structure_job,
 )
 from radient_async._models import GenerationRequest, ImageSize
 
@@ -276,3 +277,58 @@ wire_jobs = st.builds(
 def test_jobs_round_trip_through_json(job: WireJob, junk: dict[str, int]) -> None:
     data = {**junk, **json.loads(json.dumps(cattrs.unstructure(job)))}
     assert structure(data, WireJob, what="job") == job
+
+
+# -- property: the hand-written job reader agrees with the converter ------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | texts,
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(texts, inner, max_size=2),
+    max_leaves=4,
+)
+_JOB_FIELDS = ["request_id", "status", "images", "provider", "error", "seed"]
+_IMAGE_FIELDS = ["url", "width", "height", "content_type"]
+
+
+@st.composite
+def job_answers(draw: st.DrawFn) -> dict[str, Any]:
+    """A well-typed job answer with a field or two (of the job, of an image) replaced by any
+    JSON value (a bool for an int, a number for a string, a list, ...) or left out."""
+    data: dict[str, Any] = cattrs.unstructure(draw(wire_jobs))
+    for key in draw(st.lists(st.sampled_from(_JOB_FIELDS), max_size=2)):
+        data[key] = draw(json_values)
+        if draw(st.booleans()):
+            del data[key]
+    images = data.get("images")
+    if isinstance(images, list) and images and isinstance(images[0], dict) and draw(st.booleans()):
+        entry = dict(images[0])
+        entry[draw(st.sampled_from(_IMAGE_FIELDS))] = draw(json_values)
+        images[0] = entry if draw(st.booleans()) else draw(json_values)
+    return data
+
+
+def _by_converter(data: Any) -> WireJob | str:
+    try:
+        return structure(data, WireJob, what="job")  # type: ignore[no-any-return]
+    except ra.MalformedResponseError as exc:
+        return str(exc)
+
+
+def _by_hand(data: Any) -> WireJob | str:
+    try:
+        return structure_job(data)
+    except ra.MalformedResponseError as exc:
+        return str(exc)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(data=job_answers() | json_values)
+def test_the_fast_job_reader_gives_what_the_converter_gives(data: Any) -> None:
+    """Same job, or the same error message, for any decoded JSON."""
+    assert _by_hand(data) == _by_converter(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(job=wire_jobs)
+def test_the_fast_job_reader_reads_every_well_typed_job(job: WireJob) -> None:
+    assert structure_job(json.loads(json.dumps(cattrs.unstructure(job)))) == job
