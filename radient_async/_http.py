@@ -135,9 +135,14 @@ class Transport:
         return self._session
 
     def _timeout(self, total: float | None) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=total, connect=self._timeouts.connect, sock_read=self._timeouts.read
-        )
+        """The attempt's timeouts: a connect or read limit the total already enforces is left
+        out, so aiohttp arms no timer for it (a poll near its job's deadline, a last retry)."""
+        connect: float | None = self._timeouts.connect
+        read: float | None = self._timeouts.read
+        if total is not None:
+            connect = None if self._timeouts.connect >= total else connect
+            read = None if self._timeouts.read >= total else read
+        return aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
 
     async def send(
         self,
