@@ -6,11 +6,11 @@ closing): the slot goes back exactly once. A watched job runs one task in the se
 (a batch item's job is watched in the item's own task instead); a job answered at once
 (``sync_mode``) runs none. Poll failures never end a job early: each status
 call retries until the job's deadline, and only a permanent answer or the deadline ends it.
+The watcher of one job is ``_watch.Watch``; ``Jobs`` is the ``WatchHost`` it relies on.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,27 +22,11 @@ from ._calls import Calls
 from ._config import Timeouts
 from ._convert import WireJob
 from ._downloads import Downloader
-from ._errors import (
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    JobCancelled,
-    JobFailed,
-    JobTimeout,
-    MalformedResponseError,
-    NotFoundError,
-    PermissionDeniedError,
-    RadientError,
-    UnexpectedStatusError,
-)
-from ._jobs import JobFeed, JobHandle, open_job
+from ._jobs import JobHandle
 from ._models import (
-    MAX_NUM_IMAGES,
     GenerationRequest,
     GenerationResult,
     Image,
-    JobStatus,
-    JobUpdate,
 )
 from ._offload import Offload
 from ._polling import FirstLook, PollPolicy, poll_delay
@@ -51,40 +35,15 @@ from ._protocol import (
     HttpResponse,
     JobAnswer,
     build_generate,
-    build_status,
     check_answer,
     poll_hint,
 )
 from ._slots import Slots
-from ._status import StatusMachine, Step, parse_status
+from ._watch import JobSlot, Watch
 
 __all__ = ["Jobs"]
 
-_log = logging.getLogger("radient_async")
-# Answers that end a job's polling at once; anything else is polled again until the deadline.
-_MAX_INCOHERENT = 3  # answers that cannot be true before the job fails with that error
-_PERMANENT = (AuthenticationError, PermissionDeniedError, NotFoundError, BadRequestError)
 Spawn = Callable[[Callable[[float | None], Coroutine[Any, Any, None]], float | None], object]
-
-
-class _Slot:
-    """One job's hold on ``Limits.jobs``: taken once, given back once."""
-
-    __slots__ = ("_held", "_slots")
-
-    def __init__(self, slots: Slots) -> None:
-        self._slots = slots
-        self._held = False
-
-    async def take(self) -> None:
-        if not self._slots.try_acquire():  # a free slot costs no await
-            await self._slots.acquire()
-        self._held = True
-
-    def give_back(self) -> None:
-        if self._held:
-            self._held = False
-            self._slots.release()
 
 
 class Jobs:
@@ -102,10 +61,10 @@ class Jobs:
         offload: Offload,
         rng: random.Random,
     ) -> None:
-        self._calls = calls
+        self.calls = calls
         self._offload = offload
-        self._api = api
-        self._poll = poll
+        self.api = api
+        self.poll = poll
         self._timeouts = timeouts
         self._slots = slots
         self._fetcher = fetcher
@@ -154,18 +113,18 @@ class Jobs:
 
     async def _submit(
         self, request: GenerationRequest, timeout: float | None, idempotency_key: str | None
-    ) -> tuple[_Watch, float | None]:
+    ) -> tuple[Watch, float | None]:
         """Send the request; its watch (settled at once if the answer is final) and poll hint."""
-        timeout = self._poll.timeout if timeout is None else timeout
-        slot = _Slot(self._slots)
+        timeout = self.poll.timeout if timeout is None else timeout
+        slot = JobSlot(self._slots)
         await slot.take()
         try:
-            http = build_generate(self._api, request, idempotency_key or secrets.token_hex(16))
-            submitted_at = self._calls.clock.now()
+            http = build_generate(self.api, request, idempotency_key or secrets.token_hex(16))
+            submitted_at = self.calls.clock.now()
             # The send has Timeouts.request once its turn comes; the turn, the job's deadline.
             deadline = submitted_at + self._timeouts.request
             latest = submitted_at + timeout
-            response = await self._calls.api(http, deadline=deadline, latest=latest, urgent=True)
+            response = await self.calls.api(http, deadline=deadline, latest=latest, urgent=True)
             answer = self.read_now(response, None, request.num_images)
             if answer is None:
                 answer = await self.read_off_loop(response, None, request.num_images)
@@ -173,7 +132,7 @@ class Jobs:
         except BaseException:
             slot.give_back()
             raise
-        watch = _Watch(self, job.request_id, job.provider or request.provider, request.prompt, slot)
+        watch = Watch(self, job.request_id, job.provider or request.provider, request.prompt, slot)
         watch.max_images = request.num_images
         watch.start(submitted_at, timeout, started_at=response.sent_at or submitted_at)
         if problem is None:
@@ -184,9 +143,9 @@ class Jobs:
         self, request_id: str, provider: str | None, *, timeout: float | None = None
     ) -> JobHandle:
         """Watch a job submitted earlier; its job slot is taken when its watcher starts."""
-        timeout = self._poll.timeout if timeout is None else timeout
-        watch = _Watch(self, request_id, provider, None, _Slot(self._slots), attach=True)
-        watch.start(self._calls.clock.now(), timeout)
+        timeout = self.poll.timeout if timeout is None else timeout
+        watch = Watch(self, request_id, provider, None, JobSlot(self._slots), attach=True)
+        watch.start(self.calls.clock.now(), timeout)
         self._start(watch, None)
         return watch.feed.handle
 
@@ -195,7 +154,7 @@ class Jobs:
     ) -> JobAnswer | None:
         """A job answer and whether it is believable, parsed here (the common small answer,
         no await); None: a large one, for ``read_off_loop``."""
-        check_answer(response, self._api, request_id)
+        check_answer(response, self.api, request_id)
         return self._offload.read_small_job(response, request_id=request_id, max_images=max_images)
 
     async def read_off_loop(
@@ -210,7 +169,7 @@ class Jobs:
         """Save ``images`` into ``directory`` (already checked); (path, size) in image order."""
         return await self._fetcher.save_files(images, directory, overwrite=overwrite)
 
-    def _start(self, watch: _Watch, hint: float | None) -> None:
+    def _start(self, watch: Watch, hint: float | None) -> None:
         assert self.spawn is not None, "Jobs.spawn is set when the session opens"
         self.spawn(watch.run, hint)  # no wrapper: one coroutine fewer per watched job
 
@@ -248,7 +207,7 @@ class Jobs:
         self._waiting_to_learn.add(scope)
         try:
             with scope:
-                await self._calls.clock.sleep(timeout)
+                await self.calls.clock.sleep(timeout)
         finally:
             self._waiting_to_learn.discard(scope)
         return scope.cancelled_caught
@@ -261,224 +220,4 @@ class Jobs:
 
     def delay(self, elapsed: float, hint: float | None, first: float | None) -> float:
         """The wait before the next poll of a job ``elapsed`` seconds old."""
-        return poll_delay(self._poll, elapsed, hint=hint, rng=self._rng, first=first)
-
-
-class _Watch:
-    """One job: its slot, its status machine, its handle's feed, and (when polled) its task."""
-
-    def __init__(
-        self,
-        jobs: Jobs,
-        request_id: str,
-        provider: str | None,
-        prompt: str | None,
-        slot: _Slot,
-        *,
-        attach: bool = False,
-    ) -> None:
-        self.jobs = jobs
-        self.request_id = request_id
-        self.provider = provider
-        self.prompt = prompt
-        self.slot = slot
-        self.attach = attach
-        self.machine = StatusMachine(max_unknown=jobs._poll.max_unknown)
-        self.max_images = MAX_NUM_IMAGES  # the request's num_images, when this session sent it
-        self.incoherent_answers = 0
-        self.settling = False  # True while settle() reports to the handle
-        self.planning = False  # the next look is a first look, planned from what was learned
-        self.probe = False  # polling on the policy's schedule to learn how long jobs take
-        self.planned_at: float | None = None  # the learned first look this job's look used
-        self.started_at = 0.0  # when the server got the job (as the submit left), session clock
-        self.scope: anyio.CancelScope | None = None
-        self.deadline = 0.0
-        self.timeout = 0.0
-
-    def start(
-        self, submitted_at: float, timeout: float, *, started_at: float | None = None
-    ) -> None:
-        """Open the job's handle; its deadline counts from ``submitted_at``, its age from
-        ``started_at`` (when the submit left; default: ``submitted_at``)."""
-        self.deadline = submitted_at + timeout
-        self.started_at = submitted_at if started_at is None else started_at
-        self.timeout = timeout
-        _, self.feed = open_job(
-            self.request_id,
-            self.provider,
-            prompt=self.prompt,
-            submitted_at=submitted_at,
-            on_finish=self.finished,
-        )
-
-    def finished(self) -> None:
-        """The handle settled (maybe by ``cancel()``): stop polling, give the slot back.
-
-        When the watch settled it itself, its poll loop returns anyway: cancelling the scope it
-        runs in would only cost anyio a round of cancellation delivery.
-        """
-        if self.scope is not None and not self.settling:
-            self.scope.cancel()
-        self.slot.give_back()
-
-    def settle(self, job: WireJob) -> bool:
-        """Feed one observation to the handle; True once the handle has its outcome."""
-        step = self.machine.observe(job.status)
-        feed: JobFeed = self.feed
-        self.settling = True
-        try:
-            self._report(job, step, feed)
-        finally:
-            self.settling = False
-        return feed.done
-
-    def _report(self, job: WireJob, step: Step, feed: JobFeed) -> None:
-        """Tell the handle what the answer says: an update, and its outcome once final."""
-        error = job.error  # already scrubbed of the key, as is every API answer (Calls)
-        images = self.jobs.images_of(job)  # one set, shared by the update and the result
-        feed.observe(
-            JobUpdate(
-                request_id=job.request_id,
-                status=parse_status(job.status),
-                raw_status=job.status,
-                provider=job.provider,
-                images=images,
-                error=error,
-                seed=job.seed,
-            )
-        )
-        if step is Step.COMPLETE:
-            feed.resolve(self.jobs.result_of(job, self.prompt, feed.handle.provider, images))
-        elif step is Step.FAIL:
-            feed.reject(JobFailed(job.request_id, error))
-        elif step is Step.GIVE_UP:
-            feed.reject(UnexpectedStatusError(job.request_id, job.status))
-
-    async def run(self, hint: float | None) -> None:
-        """Poll until the handle settles, in the session's task group or in a batch item's own
-        task (``submit_and_watch``). Never raises, except the cancellation that stops it."""
-        if self.feed.done:
-            return  # cancelled before its task started
-        scope = self.scope = anyio.CancelScope()
-        try:
-            with scope:
-                if self.attach:
-                    await self.slot.take()
-                await self._poll(hint)
-        except anyio.get_cancelled_exc_class():
-            self.feed.reject(JobCancelled(self.request_id, "the session closed"))
-            raise
-        except RadientError as exc:
-            self.feed.reject(exc)
-        except Exception as exc:  # a bug must not take the session's task group down
-            _log.exception("internal error while polling %s", self.request_id)
-            error = RadientError(f"internal error while polling: {exc!r}")
-            error.__cause__ = exc
-            self.feed.reject(error)
-        finally:
-            self.slot.give_back()
-        if not self.feed.done:  # only our own scope was cancelled: cancel() got here first
-            self.feed.reject(JobCancelled(self.request_id, "cancelled"))
-
-    async def _poll(self, hint: float | None) -> None:
-        clock = self.jobs._calls.clock
-        failure: RadientError | None = None  # the last poll's, while polls are failing
-        self.planning = hint is None and not self.attach  # first look: what the session learned
-        try:
-            while True:
-                delay, planned = await self._next_delay(hint)
-                now = clock.now()
-                if now + delay >= self.deadline:
-                    await clock.sleep(self.deadline - now)
-                    raise self._timeout(failure) from failure
-                await clock.sleep(delay)
-                try:
-                    job, problem, hint, sent_at = await self._status()
-                except _PERMANENT:
-                    raise
-                except RadientError as exc:
-                    failure, hint = self._unreadable(exc, failure), None
-                    continue
-                failure = None
-                self.planning = self.planning and hint is None
-                if problem is not None:  # maybe a moment before the images are listed: look again
-                    failure = self._unbelievable(problem)
-                    continue
-                self._learn(job, planned, sent_at)
-                if self.settle(job):
-                    return
-        finally:
-            if self.probe:
-                self.jobs.first_look.probe_ended()
-
-    async def _next_delay(self, hint: float | None) -> tuple[float, bool]:
-        """The wait before the next look, and whether it is a first look planned from what the
-        session learned. While the session's probes are still learning, waits without polling
-        (looking once every ``max_interval`` should they take long)."""
-        jobs, clock, policy = self.jobs, self.jobs._calls.clock, self.jobs._poll
-        while self.planning:
-            elapsed = clock.now() - self.started_at
-            wait = jobs.first_look.plan(policy, elapsed=elapsed)
-            if wait is not None:
-                self.planning, self.probe = False, jobs.first_look.at is None
-                self.planned_at = jobs.first_look.at if wait > 0 else None
-                return jobs.delay(elapsed, None, wait), self.planned_at is not None
-            patience = jobs.delay(elapsed, None, policy.max_interval)
-            if not await jobs.wait_to_learn(min(patience, self.deadline - clock.now())):
-                return 0.0, False
-        return jobs.delay(clock.now() - self.started_at, hint, None), False
-
-    def _learn(self, job: WireJob, planned: bool, sent_at: float) -> None:
-        """What this look teaches the session about when to look at a job first.
-
-        Times are the job's age when the poll *left* (``sent_at``), from when the server got the
-        job: a poll that queued behind a thousand submits must not teach that jobs are slow.
-        """
-        if self.attach:
-            return  # a re-attached job's age is unknown
-        done = parse_status(job.status) in (JobStatus.COMPLETED, JobStatus.FAILED)
-        age = sent_at - self.started_at
-        if planned and age > 0:
-            self.jobs.first_look.looked(done, age)
-        elif done:
-            self.jobs.seen_done(age)
-
-    def _unreadable(self, exc: RadientError, failure: RadientError | None) -> RadientError:
-        """A poll failed: poll on (returning the failure to remember), or time out at the end."""
-        if self.jobs._calls.clock.now() >= self.deadline - 0.05:
-            # A poll the deadline itself cut short (no turn, or its attempt timed out at the
-            # deadline) says less than the real failure before it.
-            cut = isinstance(exc, APITimeoutError)
-            last = failure if cut and failure is not None else exc
-            raise self._timeout(last) from last
-        _log.debug("status of %s unreadable (%s); polling on", self.request_id, exc)
-        return exc
-
-    def _unbelievable(self, problem: MalformedResponseError) -> MalformedResponseError:
-        """An answer that cannot be true: look again, or fail after ``_MAX_INCOHERENT``."""
-        self.incoherent_answers += 1
-        if self.incoherent_answers >= _MAX_INCOHERENT:
-            raise problem
-        _log.debug("status of %s not believable (%s); polling on", self.request_id, problem)
-        return problem
-
-    async def _status(
-        self,
-    ) -> tuple[WireJob, MalformedResponseError | None, float | None, float]:
-        """One status poll: the answer, why it is not believable (or None), the server's hint,
-        and when the poll left."""
-        jobs = self.jobs
-        request = build_status(jobs._api, self.request_id, self.feed.handle.provider)
-        deadline = self.deadline  # a poll retries, and waits its turn, until the job's deadline
-        response = await jobs._calls.api(
-            request, deadline=deadline, latest=deadline, request_id=self.request_id
-        )
-        answer = jobs.read_now(response, self.request_id, self.max_images)
-        if answer is None:
-            answer = await jobs.read_off_loop(response, self.request_id, self.max_images)
-        job, problem = answer
-        return job, problem, poll_hint(response), response.sent_at or jobs._calls.clock.now()
-
-    def _timeout(self, failure: RadientError | None) -> JobTimeout:
-        last = "" if failure is None else str(failure)
-        return JobTimeout(self.request_id, self.timeout, self.feed.handle.status.value, last)
+        return poll_delay(self.poll, elapsed, hint=hint, rng=self._rng, first=first)
