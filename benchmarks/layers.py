@@ -1,0 +1,146 @@
+"""Where a job's client CPU goes, layer by layer: raw aiohttp, then each SDK layer on top (#12).
+
+Each case makes the same HTTP call, one at a time, against the local server (its own process,
+pinned to core 0; this process is pinned to core 1): raw aiohttp; the SDK's transport; its call
+engine (rate gate, slots, retries); ``Jobs.submit`` (idempotency key, parsing, the handle and
+its result); ``Session.generate``. The image read likewise: raw ``get``, ``Transport.stream``,
+``Calls.stream``, ``Image.read``. The difference between two rows is what that layer costs.
+
+Process CPU per call (``time.process_time``), cases interleaved round by round, the minimum over
+``--rounds`` (the least-disturbed round: this VM is shared). It also times a bare chain of
+coroutines, the cost of one ``async def`` layer. It reads the session's private attributes to
+reach the inner layers: a diagnostic, kept in step with the code.
+
+    python benchmarks/layers.py --calls 600 --rounds 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from common import KEY, PROMPT, SEED
+from run import _stats, start_server
+
+import radient_async as ra
+from radient_async._protocol import HttpRequest, build_generate
+
+Case = Callable[[], Awaitable[Any]]
+
+
+def _layers(
+    session: ra.Session, raw: aiohttp.ClientSession, base: str, image: ra.Image
+) -> dict[str, Case]:
+    jobs = session._jobs
+    calls, api = jobs.calls, jobs.api
+    transport = calls._transport
+    request = ra.GenerationRequest(prompt=PROMPT, image_size=(128, 128), seed=SEED, sync_mode=True)
+    body = {"prompt": PROMPT, "image_size": {"width": 128, "height": 128}, "seed": SEED}
+    body["sync_mode"] = True
+    headers = {"Authorization": f"Bearer {KEY}"}
+    url = image.url
+    get = HttpRequest("GET", url, jobs._fetcher._own_headers)
+
+    async def raw_generate() -> Any:
+        async with raw.post(f"{base}/images/generate", json=body, headers=headers) as response:
+            return await response.json()
+
+    async def raw_get() -> bytes:
+        async with raw.get(url) as response:
+            return await response.read()
+
+    async def transport_stream() -> bytes:
+        with await transport.stream(get, timeout=300.0) as response:
+            return await response.read()
+
+    async def whole(_: HttpRequest, response: Any) -> bytes:
+        return await response.read()  # type: ignore[no-any-return]
+
+    def send() -> Awaitable[Any]:
+        http = build_generate(api, request, "k" * 32)
+        return transport.send(http, max_bytes=1 << 20, timeout=60.0)
+
+    def call() -> Awaitable[Any]:
+        now = calls.clock.now()
+        http = build_generate(api, request, "k" * 32)
+        return calls.api(http, deadline=now + 60, latest=now + 600, urgent=True)
+
+    return {
+        "generate: raw aiohttp": raw_generate,
+        "generate: Transport.send": send,
+        "generate: Calls.api": call,
+        "generate: Jobs.submit": lambda: jobs.submit(request),
+        "generate: Session.generate": lambda: session.generate(request),
+        "image: raw aiohttp": raw_get,
+        "image: Transport.stream": transport_stream,
+        "image: Calls.stream": lambda: calls.stream(
+            get, deadline=calls.clock.now() + 300, handler=whole
+        ),
+        "image: Image.read": image.read,
+    }
+
+
+async def _coroutine_layer(depth: int = 5, calls: int = 200_000) -> float:
+    """CPU of one ``async def`` layer that only awaits the next, in µs."""
+
+    async def leaf() -> int:
+        return 1
+
+    async def chain(level: int) -> int:
+        return await (chain(level - 1) if level else leaf())
+
+    timings = []
+    for levels in (0, depth):
+        start = time.process_time()
+        for _ in range(calls):
+            await chain(levels)
+        timings.append(time.process_time() - start)
+    return (timings[1] - timings[0]) / calls / depth * 1e6
+
+
+async def main(base: str, calls: int, rounds: int) -> dict[str, float]:
+    async with ra.Session(KEY, base) as session, aiohttp.ClientSession() as raw:
+        first = await session.generate(PROMPT, sync_mode=True, image_size=(128, 128), seed=SEED)
+        cases = _layers(session, raw, base, first.images[0])
+        best = dict.fromkeys(cases, float("inf"))
+        for _ in range(rounds):
+            for name, case in cases.items():
+                for _ in range(20):
+                    await case()
+                start = time.process_time()
+                for _ in range(calls):
+                    await case()
+                best[name] = min(best[name], (time.process_time() - start) / calls * 1e6)
+    best["one async def layer"] = await _coroutine_layer()
+    return {name: round(value, 2) for name, value in best.items()}
+
+
+def _cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=600, help="calls per case per round")
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    server, root = start_server(())
+    try:
+        _stats(root, server)  # waits until it answers
+        result = asyncio.run(main(f"{root}/v1", args.calls, args.rounds))
+    finally:
+        server.terminate()
+        server.wait()
+    for name, micros in result.items():
+        print(f"{name:30s} {micros:8.2f} µs CPU per call")
+    json.dump(result, sys.stderr)
+    print(file=sys.stderr)
+
+
+if __name__ == "__main__":
+    _cli()
