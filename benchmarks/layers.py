@@ -8,7 +8,8 @@ its result); ``Session.generate``. The image read likewise: raw ``get``, ``Trans
 
 Process CPU per call (``time.process_time``), cases interleaved round by round, the minimum over
 ``--rounds`` (the least-disturbed round: this VM is shared). It also times a bare chain of
-coroutines, the cost of one ``async def`` layer. It reads the session's private attributes to
+coroutines, the cost of one ``async def`` layer, and one task started in an anyio task group
+against one bare asyncio task (a watched job runs one). It reads the session's private attributes to
 reach the inner layers: a diagnostic, kept in step with the code.
 
     python benchmarks/layers.py --calls 600 --rounds 9
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -26,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import anyio
 from common import KEY, PROMPT, SEED
 from run import _stats, start_server
 
@@ -105,6 +108,33 @@ async def _coroutine_layer(depth: int = 5, calls: int = 200_000) -> float:
     return (timings[1] - timings[0]) / calls / depth * 1e6
 
 
+async def _task_costs(tasks: int = 1000, rounds: int = 5) -> dict[str, float]:
+    """CPU per task, started and run to its end: in an anyio task group, and as a bare asyncio
+    task kept in a set (what a hand-rolled group would do), in µs; min over ``rounds``."""
+
+    async def nothing() -> None:
+        pass
+
+    best = {"one anyio task-group task": math.inf, "one bare asyncio task": math.inf}
+    for _ in range(rounds):
+        start = time.process_time()
+        async with anyio.create_task_group() as group:
+            for _ in range(tasks):
+                group.start_soon(nothing)
+        anyio_cost = (time.process_time() - start) / tasks * 1e6
+        start = time.process_time()
+        running: set[asyncio.Task[None]] = set()
+        for _ in range(tasks):
+            task = asyncio.create_task(nothing())
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await asyncio.gather(*running)
+        bare_cost = (time.process_time() - start) / tasks * 1e6
+        best["one anyio task-group task"] = min(best["one anyio task-group task"], anyio_cost)
+        best["one bare asyncio task"] = min(best["one bare asyncio task"], bare_cost)
+    return best
+
+
 async def main(base: str, calls: int, rounds: int) -> dict[str, float]:
     async with ra.Session(KEY, base) as session, aiohttp.ClientSession() as raw:
         first = await session.generate(PROMPT, sync_mode=True, image_size=(128, 128), seed=SEED)
@@ -119,6 +149,7 @@ async def main(base: str, calls: int, rounds: int) -> dict[str, float]:
                     await case()
                 best[name] = min(best[name], (time.process_time() - start) / calls * 1e6)
     best["one async def layer"] = await _coroutine_layer()
+    best.update(await _task_costs())
     return {name: round(value, 2) for name, value in best.items()}
 
 
