@@ -8,6 +8,7 @@ and never adds headers: those decisions belong to the pure protocol and the sess
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 
@@ -137,12 +138,13 @@ class Transport:
     def _timeout(self, total: float | None) -> aiohttp.ClientTimeout:
         """The attempt's timeouts: a connect or read limit the total already enforces is left
         out, so aiohttp arms no timer for it (a poll near its job's deadline, a last retry)."""
-        connect: float | None = self._timeouts.connect
-        read: float | None = self._timeouts.read
-        if total is not None:
-            connect = None if self._timeouts.connect >= total else connect
-            read = None if self._timeouts.read >= total else read
-        return aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
+        connect, read = self._timeouts.connect, self._timeouts.read
+        covered = math.inf if total is None else total  # limits at or past it never fire first
+        return aiohttp.ClientTimeout(
+            total=total,
+            connect=None if connect >= covered else connect,
+            sock_read=None if read >= covered else read,
+        )
 
     async def send(
         self,
