@@ -95,6 +95,27 @@ class JobSlot:
 class Watch:
     """One job: its slot, its status machine, its handle's feed, and (when polled) its task."""
 
+    __slots__ = (
+        "attach",
+        "deadline",
+        "feed",
+        "incoherent_answers",
+        "jobs",
+        "machine",
+        "max_images",
+        "planned_at",
+        "planning",
+        "probe",
+        "prompt",
+        "provider",
+        "request_id",
+        "scope",
+        "settling",
+        "slot",
+        "started_at",
+        "timeout",
+    )
+
     def __init__(
         self,
         jobs: WatchHost,
