@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from types import TracebackType
 
 import anyio
@@ -61,8 +62,9 @@ class Slots:
         except BaseException:
             if granted.done() and not granted.cancelled():
                 self.release()  # we were handed a slot as we were cancelled: pass it on
-            elif granted in queue:  # (``release`` drops a cancelled waiter it comes across)
-                queue.remove(granted)
+            else:  # ``release`` may already have dropped it, cancelled, from the queue
+                with contextlib.suppress(ValueError):
+                    queue.remove(granted)
             raise
 
     def release(self) -> None:
