@@ -22,6 +22,7 @@ __all__ = ["FirstLook", "PollPolicy", "poll_delay"]
 
 _interval = setting(seconds())
 _share = setting(fraction)
+_LATE = 1.5  # a look this many times the planned first look's time was not made at it
 
 
 @attrs.frozen(kw_only=True)
@@ -51,31 +52,45 @@ class FirstLook:
 
     Until something is known, ``probes`` jobs poll on the policy's schedule while the others wait
     (``plan`` says ``None``); the first job seen done sets the first look to its time. After that
-    every first look nudges it (a stochastic quantile estimate: multiply by
-    ``exp(step * (target - done))``). Only a first look's outcome is used, never the time a job
-    was *seen* done, which is always late: learning from it would creep upwards with every poll;
-    and only a look made at the planned time (not one a job was already past).
+    each first look's outcome moves it, a stochastic estimate of the ``target`` quantile:
+    multiply by ``exp(gain * (target - done))``. The gain is shared among the jobs being watched,
+    so a thousand looks at about the same time move it about one step in all, by the share of
+    them that missed (not by the most extreme one, as a min/max rule would: with jittered looks
+    that rule settles far below its target). The step starts at ``boost`` and decays to ``step``
+    as generations of looks come back: a poor first estimate is corrected within a few, and the
+    settled estimate barely drifts. Only first looks teach it, never the time a job was *seen*
+    done, which is always late; and only looks made at the planned time (not one a job was
+    already past).
     """
 
-    target: float = 0.9
+    target: float = 0.8
     step: float = 0.1
+    boost: float = 1.0
     probes: int = 2
     at: float | None = None  # seconds after submission
     probing: int = 0  # probes polling right now
+    watching: int = 0  # jobs given a first look and not yet ended, probes included
+    generations: float = 0.0  # looks learned from, each counted 1/watching
 
     def plan(self, policy: PollPolicy, *, elapsed: float = 0.0) -> float | None:
         """The wait before a job's first look (``elapsed`` seconds after its submission);
-        ``None``: wait for ``learned`` (at most ``policy.max_interval``) and ask again."""
+        ``None``: wait for ``learned`` (at most ``policy.max_interval``) and ask again. A job
+        given a wait counts as watched until ``ended``."""
         if self.at is not None:
+            self.watching += 1
             return max(0.0, max(policy.first_delay, self.at) - elapsed)
         if self.probing < self.probes:
             self.probing += 1
+            self.watching += 1
             return policy.first_delay
         return None
 
-    def probe_ended(self) -> None:
-        """A probe job stopped polling (done or not): another job may probe."""
-        self.probing = max(0, self.probing - 1)
+    def ended(self, *, probe: bool) -> None:
+        """A job given a wait by ``plan`` stopped polling (done or not); a probe's end lets
+        another job probe."""
+        self.watching = max(0, self.watching - 1)
+        if probe:
+            self.probing = max(0, self.probing - 1)
 
     def seen_done(self, elapsed: float) -> bool:
         """A job polled on the policy's schedule was seen done ``elapsed`` seconds in; True when
@@ -85,14 +100,19 @@ class FirstLook:
         self.at = elapsed
         return True
 
-    def looked(self, done: bool, age: float) -> None:
-        """A first look at a job ``age`` seconds old found it done (or not): move the first look
-        one step from ``age``. A thousand looks at about the same age move it about one step in
-        all, not one step each: a thousand jobs that missed together must not push it up a
-        thousandfold."""
-        moved = age * math.exp(self.step * (self.target - (1.0 if done else 0.0)))
-        if self.at is not None:
-            self.at = min(self.at, moved) if done else max(self.at, moved)
+    def looked(self, done: bool, age: float, *, peers: int = 1) -> None:
+        """A first look planned for the learned time found a job ``age`` seconds old done (or
+        not): move the first look by this look's share of one step. The share is one over the
+        jobs watched when it was planned (``peers``: ``watching`` just after ``plan``) or now,
+        whichever is more: a burst of looks planned together and ending one by one still moves
+        it one step in all. A look that left far later than planned (queued behind submits) and
+        found the job done says nothing of the time."""
+        if self.at is None or (done and age > _LATE * self.at):
+            return
+        share = 1.0 / max(1, peers, self.watching)
+        step = max(self.step, self.boost / (1.0 + self.generations))
+        self.generations += share
+        self.at *= math.exp(share * step * (self.target - (1.0 if done else 0.0)))
 
 
 def poll_delay(

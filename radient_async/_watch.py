@@ -103,7 +103,7 @@ class Watch:
         "jobs",
         "machine",
         "max_images",
-        "planned_at",
+        "peers",
         "planning",
         "probe",
         "prompt",
@@ -138,7 +138,7 @@ class Watch:
         self.settling = False  # True while settle() reports to the handle
         self.planning = False  # the next look is a first look, planned from what was learned
         self.probe = False  # polling on the policy's schedule to learn how long jobs take
-        self.planned_at: float | None = None  # the learned first look this job's look used
+        self.peers = 0  # jobs watched when its first look was planned; 0: not counted in them
         self.started_at = 0.0  # when the server got the job (as the submit left), session clock
         self.scope: anyio.CancelScope | None = None
         self.deadline = 0.0
@@ -257,8 +257,8 @@ class Watch:
                 if self.settle(job):
                     return
         finally:
-            if self.probe:
-                self.jobs.first_look.probe_ended()
+            if self.peers:
+                self.jobs.first_look.ended(probe=self.probe)
 
     async def _next_delay(self, hint: float | None) -> tuple[float, bool]:
         """The wait before the next look, and whether it is a first look planned from what the
@@ -269,9 +269,10 @@ class Watch:
             elapsed = clock.now() - self.started_at
             wait = jobs.first_look.plan(policy, elapsed=elapsed)
             if wait is not None:
-                self.planning, self.probe = False, jobs.first_look.at is None
-                self.planned_at = jobs.first_look.at if wait > 0 else None
-                return jobs.delay(elapsed, None, wait), self.planned_at is not None
+                self.planning, self.peers = False, jobs.first_look.watching
+                self.probe = jobs.first_look.at is None
+                planned = not self.probe and wait > 0  # a job already past it just looks
+                return jobs.delay(elapsed, None, wait), planned
             patience = jobs.delay(elapsed, None, policy.max_interval)
             if not await jobs.wait_to_learn(min(patience, self.deadline - clock.now())):
                 return 0.0, False
@@ -288,7 +289,7 @@ class Watch:
         done = parse_status(job.status) in (JobStatus.COMPLETED, JobStatus.FAILED)
         age = sent_at - self.started_at
         if planned and age > 0:
-            self.jobs.first_look.looked(done, age)
+            self.jobs.first_look.looked(done, age, peers=self.peers)
         elif done:
             self.jobs.seen_done(age)
 
