@@ -23,7 +23,6 @@ import itertools
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -139,7 +138,7 @@ def _looked(model: Any, done: bool, age: float, peers: int) -> None:
 
 def _ended(model: Any, job: _Job) -> None:
     if hasattr(model, "ended"):
-        if job.peers or job.probe:
+        if job.peers:  # planned, so counted in watching (probes too)
             model.ended(probe=job.probe)
     elif job.probe:
         model.probe_ended()
@@ -189,7 +188,6 @@ def main() -> None:
                 f"| {name} | {label} | {statistics.median(calls):.2f} ({max(calls):.2f}) "
                 f"| {statistics.median(holds):.2f} ({max(holds):.2f}) |"
             )
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":
