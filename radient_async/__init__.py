@@ -8,7 +8,7 @@ async with radient_async.Session() as session:
 
 from __future__ import annotations
 
-from ._batch import BatchOutcome
+from ._batch_items import BatchOutcome
 from ._config import Limits, Timeouts
 from ._display import Gallery, gallery, gallery_html
 from ._errors import (

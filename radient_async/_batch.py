@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -28,12 +26,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import anyio.to_thread
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
+from ._batch_items import (
+    BatchItem,
+    BatchOutcome,
+    check_concurrency,
+    enumerate_items,
+    in_order,
+    item_error,
+    item_idempotency_key,
+    length_of,
+    to_request,
+)
 from ._config import Limits
 from ._errors import JobFailed, NotFoundError, RadientError, SessionClosedError, ValidationError
-from ._keys import check_idempotency_key, request_fingerprint
-from ._manifest import Manifest, ManifestEntry, ManifestMismatchError
+from ._keys import request_fingerprint
+from ._manifest import Manifest, ManifestEntry, ManifestMismatchError, unusable_files
 from ._models import GenerationRequest, GenerationResult, Image
 from ._paths import check_output_folder
 from ._progress import ProgressSink, ProgressSpec, make_progress
@@ -43,9 +52,8 @@ from ._validate import path as a_path
 if TYPE_CHECKING:
     from ._jobs import JobHandle
 
-__all__ = ["BatchItem", "BatchOutcome", "Submitter", "run_batch"]
+__all__ = ["Submitter", "run_batch"]
 
-BatchItem = str | GenerationRequest | Mapping[str, Any]
 _log = logging.getLogger("radient_async")
 
 
@@ -69,77 +77,6 @@ class Submitter(Protocol):
     async def save_images(
         self, images: tuple[Image, ...], directory: str, *, overwrite: bool
     ) -> list[tuple[str, int]]: ...
-
-
-@attrs.frozen(kw_only=True)
-class BatchOutcome:
-    """What became of one batch item: its result (and saved files) or its error."""
-
-    index: int
-    item: BatchItem
-    request_id: str | None = None
-    result: GenerationResult | None = None
-    paths: tuple[str, ...] = ()
-    error: RadientError | None = None
-    resumed: bool = False
-    resubmitted: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when the item produced its images (and files, when downloading)."""
-        return self.error is None
-
-    def unwrap(self) -> GenerationResult:
-        """The result, or raise the item's error."""
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None
-        return self.result
-
-    def _repr_html_(self) -> str:
-        from ._display import result_html
-
-        return result_html(self.result) if self.result else f"<pre>{self.error}</pre>"
-
-
-def to_request(item: BatchItem, defaults: Mapping[str, Any]) -> GenerationRequest:
-    """A prompt, a request, or a JSON-like mapping of request fields, as a ``GenerationRequest``."""
-    if isinstance(item, GenerationRequest):
-        return item
-    if isinstance(item, str):
-        return GenerationRequest(prompt=item, **defaults)
-    if isinstance(item, Mapping):
-        fields = {**defaults, **item}
-        fields.pop("idempotency_key", None)  # the item's own key: see item_idempotency_key
-        if "source" in fields:
-            raise ValidationError("source", "batch items take source_url (a URL or data: URI)")
-        known = {a.name for a in attrs.fields(GenerationRequest)}
-        extra = {k: v for k, v in fields.items() if k not in known}
-        named = {k: v for k, v in fields.items() if k in known}
-        if extra:
-            named["extra"] = {**dict(named.get("extra") or {}), **extra}
-        return GenerationRequest(**named)
-    raise ValidationError("items", f"each item must be a prompt, request or mapping, not {item!r}")
-
-
-def item_idempotency_key(item: BatchItem) -> str | None:
-    """The ``idempotency_key`` a mapping item carries for its submit, checked; else None."""
-    if isinstance(item, Mapping) and item.get("idempotency_key") is not None:
-        return check_idempotency_key(item["idempotency_key"])
-    return None
-
-
-async def _enumerate(
-    items: Iterable[BatchItem] | AsyncIterable[BatchItem],
-) -> AsyncGenerator[tuple[int, BatchItem], None]:
-    if isinstance(items, AsyncIterable):
-        index = 0
-        async for item in items:
-            yield index, item
-            index += 1
-    else:
-        for index, item in enumerate(items):
-            yield index, item
 
 
 @attrs.define
@@ -170,7 +107,7 @@ class _Run:
         slots = anyio.Semaphore(self.concurrency)
         try:
             with self.scope:
-                items = _enumerate(self.items)
+                items = enumerate_items(self.items)
                 async with self.send, aclosing(items), anyio.create_task_group() as group:
                     while True:
                         await slots.acquire()
@@ -213,7 +150,7 @@ class _Run:
         except ManifestMismatchError:
             raise
         except Exception as exc:
-            error = exc if isinstance(exc, RadientError) else _item_error(exc)
+            error = exc if isinstance(exc, RadientError) else item_error(exc)
         self.progress.failed()
         await self._record_failure(state, error)
         return BatchOutcome(
@@ -275,7 +212,7 @@ class _Run:
         """Why a completed item's recorded files cannot be trusted in this run, or None."""
         if self.download_to is None:
             return None  # nothing to save; its recorded paths are not returned either
-        return await anyio.to_thread.run_sync(_check_files, entry, self.download_to)
+        return await anyio.to_thread.run_sync(unusable_files, entry, self.download_to)
 
     async def _generate(
         self, state: _Item, request: GenerationRequest, entry: ManifestEntry | None
@@ -366,7 +303,7 @@ class _Run:
             item=item,
             request_id=entry.request_id,
             result=result,
-            paths=entry.files if self.download_to is not None else (),  # checked: _check_files
+            paths=entry.files if self.download_to is not None else (),  # checked: unusable_files
             resumed=True,
         )
 
@@ -383,46 +320,10 @@ class _Item:
     counted: bool = False  # reported to progress as submitted
 
 
-def _item_error(exc: Exception) -> RadientError:
-    """A typed error for an unexpected exception inside one item (the original is its cause)."""
-    error = RadientError(f"the item failed: {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
-
-
 def _checked_folder(download_to: str) -> str:
     """``download_to`` checked as an output folder, and resolved (blocking: a thread)."""
     check_output_folder(download_to)
     return os.path.realpath(download_to)
-
-
-def _check_files(entry: ManifestEntry, download_to: str) -> str | None:
-    """Why ``entry``'s files are not usable as this run's output in ``download_to``, or None.
-
-    Each recorded file must resolve (symlinks and ``..`` followed) to a regular, non-empty file
-    directly in the resolved ``download_to``, of its recorded size when one was recorded; the
-    entry must have been saved into that same folder. Blocking: runs in a worker thread.
-    """
-    folder = os.path.realpath(download_to)
-    if entry.folder is not None and os.path.realpath(entry.folder) != folder:
-        return f"its files were saved in {entry.folder}, not in {download_to}"
-    if not entry.files:
-        return f"no files were saved in {download_to}"
-    if entry.sizes and len(entry.sizes) != len(entry.files):
-        return "its recorded sizes do not match its files"
-    for position, name in enumerate(entry.files):
-        real = os.path.realpath(name)
-        if os.path.dirname(real) != folder:
-            return f"{name} is not in {download_to}"
-        try:
-            info = os.stat(real)
-        except OSError:
-            return f"{name} is missing"
-        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
-            return f"{name} is empty or not a file"
-        if entry.sizes and info.st_size != entry.sizes[position]:
-            return f"{name} has {info.st_size} bytes, not the {entry.sizes[position]} saved"
-    return None
 
 
 async def run_batch(
@@ -441,7 +342,7 @@ async def run_batch(
     progress: ProgressSpec,
 ) -> AsyncIterator[BatchOutcome]:
     """The body of ``Session.map``: an async generator of outcomes."""
-    limit = _check_concurrency(concurrency, limits.jobs)
+    limit = check_concurrency(concurrency, limits.jobs)
     for name, flag in (("overwrite", overwrite), ("ordered", ordered), ("fail_fast", fail_fast)):
         argument(name, flag, boolean)
     for name, where in (("download_to", download_to), ("manifest", manifest)):
@@ -451,7 +352,7 @@ async def run_batch(
     if download_to is not None:
         folder = await anyio.to_thread.run_sync(_checked_folder, os.fspath(download_to))
     book = await Manifest.open(manifest) if manifest is not None else None
-    sink = make_progress(progress, _length_of(items))
+    sink = make_progress(progress, length_of(items))
     send, receive = anyio.create_memory_object_stream[BatchOutcome](0)
     run = _Run(
         jobs,
@@ -474,7 +375,7 @@ async def run_batch(
         raise
     try:
         with receive:
-            outcomes = _in_order(receive) if ordered else receive
+            outcomes = in_order(receive) if ordered else receive
             async for outcome in outcomes:
                 if fail_fast and outcome.error is not None:
                     raise outcome.error
@@ -488,40 +389,3 @@ async def run_batch(
         with anyio.CancelScope(shield=True):
             await run.stopped.wait()
             sink.close()
-
-
-async def _in_order(
-    receive: MemoryObjectReceiveStream[BatchOutcome],
-) -> AsyncIterator[BatchOutcome]:
-    """Outcomes re-ordered by input index (later ones wait for earlier ones)."""
-    pending: dict[int, BatchOutcome] = {}
-    expected = 0
-    async for outcome in receive:
-        pending[outcome.index] = outcome
-        while expected in pending:
-            yield pending.pop(expected)
-            expected += 1
-    for index in sorted(pending):
-        yield pending[index]
-
-
-def _length_of(items: object) -> int | None:
-    try:
-        return len(items)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-
-
-def _check_concurrency(value: int | None, session_jobs: int) -> int:
-    """The batch's items in flight: never silently fewer than asked (the session's job limit)."""
-    if value is None:
-        return session_jobs
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError("concurrency", f"must be a positive integer, got {value!r}")
-    if value > session_jobs:
-        raise ValidationError(
-            "concurrency",
-            f"{value} is more than the session allows in flight (Limits(jobs={session_jobs})); "
-            f"open the session with Limits(jobs={value}) or more",
-        )
-    return value

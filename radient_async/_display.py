@@ -34,7 +34,7 @@ import attrs
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    from ._batch import BatchOutcome
+    from ._batch_items import BatchOutcome
     from ._models import GenerationResult, Image
 
     GalleryItem: TypeAlias = GenerationResult | BatchOutcome
@@ -67,7 +67,7 @@ def _caption_of_item(item: object) -> str | None:
 
 def _entries(items: Iterable[GalleryItem]) -> list[_Entry]:
     """Results as they come, outcomes by their ``index``: the order the inputs were given in."""
-    from ._batch import BatchOutcome
+    from ._batch_items import BatchOutcome
 
     listed = list(items)
 

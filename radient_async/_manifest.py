@@ -10,7 +10,8 @@ temporary file beside the manifest, fsyncing it, renaming it over the manifest a
 folder, so a crash during the repair leaves the old manifest or the repaired one, never less.
 
 A completed entry records its files, their sizes and the folder they were saved in, so a rerun can
-check them before trusting them (see ``_batch``). The last entry for an item is the one that holds.
+check them before trusting them (``unusable_files``). The last entry for an item is the one that
+holds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ._errors import ValidationError
 from ._keys import derive_idempotency_key
 from ._paths import commit_file, discard_file, fsync_directory, open_temp_beside
 
-__all__ = ["Manifest", "ManifestEntry", "ManifestMismatchError"]
+__all__ = ["Manifest", "ManifestEntry", "ManifestMismatchError", "unusable_files"]
 
 _FORMAT = "radient-batch-manifest/1"
 
@@ -196,6 +197,35 @@ class Manifest:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def unusable_files(entry: ManifestEntry, download_to: str) -> str | None:
+    """Why ``entry``'s files are not usable as this run's output in ``download_to``, or None.
+
+    Each recorded file must resolve (symlinks and ``..`` followed) to a regular, non-empty file
+    directly in the resolved ``download_to``, of its recorded size when one was recorded; the
+    entry must have been saved into that same folder. Blocking: runs in a worker thread.
+    """
+    folder = os.path.realpath(download_to)
+    if entry.folder is not None and os.path.realpath(entry.folder) != folder:
+        return f"its files were saved in {entry.folder}, not in {download_to}"
+    if not entry.files:
+        return f"no files were saved in {download_to}"
+    if entry.sizes and len(entry.sizes) != len(entry.files):
+        return "its recorded sizes do not match its files"
+    for position, name in enumerate(entry.files):
+        real = os.path.realpath(name)
+        if os.path.dirname(real) != folder:
+            return f"{name} is not in {download_to}"
+        try:
+            info = os.stat(real)
+        except OSError:
+            return f"{name} is missing"
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            return f"{name} is empty or not a file"
+        if entry.sizes and info.st_size != entry.sizes[position]:
+            return f"{name} has {info.st_size} bytes, not the {entry.sizes[position]} saved"
+    return None
 
 
 def _sizes_of(value: object) -> tuple[int, ...]:

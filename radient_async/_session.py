@@ -18,7 +18,8 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from ._batch import BatchItem, BatchOutcome, run_batch
+from ._batch import run_batch
+from ._batch_items import BatchItem, BatchOutcome
 from ._calls import Calls
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Limits, Timeouts
