@@ -10,10 +10,11 @@ Exit codes: 0 ok · 1 unexpected error (a local file, or a bug) · 2 usage or va
 connection error · 5 a job failed (in a batch: any item failed) · 130 interrupted (Ctrl-C).
 
 ``_run`` runs a command (settings, the event loop, errors and exit codes), ``_options`` checks
-and names the options, ``_batch`` drives a batch and its progress, ``_saving`` saves images
-(overwrite or skip-existing), ``_gallery`` writes the HTML gallery, ``_commands`` holds the
-commands. This module imports none of them eagerly: ``main`` works, and says what to install,
-without click and rich (the ``cli`` extra).
+and names the options, ``_batch`` drives a batch, ``_progress`` counts and shows its progress,
+``_saving`` saves images (overwrite or skip-existing), ``_gallery`` writes the HTML gallery,
+``_commands`` holds the group with ``generate`` and ``batch``, ``_jobs`` the status, download
+and providers commands, ``_serve`` the serve command. This module imports none of them eagerly:
+``main`` works, and says what to install, without click and rich (the ``cli`` extra).
 """
 
 from __future__ import annotations

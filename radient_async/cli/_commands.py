@@ -1,33 +1,36 @@
-"""The click commands: generate, batch, status, download, providers, serve, and ``main``."""
+"""The ``radient`` click group, its ``generate`` and ``batch`` commands, and ``main``.
+
+The group turns a usage error into one ``error: …`` line; ``generate`` follows one job on a
+spinner and ``batch`` runs a file of items (``_batch``) with live progress (``_progress``).
+The other commands live in ``_jobs`` (status, download, providers) and ``_serve`` (serve), and
+are added to the group here, so those modules need not import this one.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import json
-import secrets
-import signal
 import sys
 import time
 import traceback
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import click
 
 from radient_async._errors import DownloadError
-from radient_async._models import GenerationResult, ImageSize, JobUpdate
+from radient_async._models import GenerationResult, ImageSize
 from radient_async._paths import check_output_folder
 
-from ._batch import BatchJob, Tally, load_items, make_display
+from ._batch import BatchJob, load_items
 from ._gallery import write_gallery
-from ._options import SIZE, check_request_options, usage_line
+from ._jobs import download, providers, status
+from ._options import OUTPUT, SIZE, check_request_options, usage_line
+from ._progress import Tally, make_display
 from ._run import (
-    EXIT_API,
-    EXIT_CONFIG,
+    EXIT_CODES_HELP,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -41,37 +44,16 @@ from ._run import (
     emit,
     exit_code_for,
     note,
-    server_module,
     settings_for,
     stderr_console,
 )
 from ._saving import Existing, existing_options, save_result
+from ._serve import serve
 
 if TYPE_CHECKING:
     from radient_async._session import Session
-    from radient_async.server import ServerConfig
 
 __all__ = ["SIZE", "cli", "main"]
-
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0    success
-  1    unexpected error (a local file could not be read or written; a bug)
-  2    usage or validation error
-  3    configuration or authentication error (no key, 401/403)
-  4    API or connection error
-  5    a job failed (batch: any item failed)
-  130  interrupted (Ctrl-C); a batch with --manifest resumes when rerun"""
-
-
-OUTPUT = click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False),
-    default=".",
-    show_default=True,
-    help="Directory to save the images in (created if needed).",
-)
 
 
 class _Group(click.Group):
@@ -120,6 +102,13 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
         radient generate --local "a lighthouse at dusk" -o images/
     """
     ctx.obj = Settings().merged(options)
+
+
+# The commands defined in their own modules.
+cli.add_command(status)
+cli.add_command(download)
+cli.add_command(providers)
+cli.add_command(serve)
 
 
 # -- generate -------------------------------------------------------------------------------------
@@ -349,186 +338,6 @@ def _check_file_path(path: str, option: str) -> None:
     check_output_folder(str(Path(path).resolve().parent), option)
     if Path(path).is_dir():
         raise CliError(f"{option}: {path} is a folder, not a file", EXIT_USAGE)
-
-
-# -- status, download, providers ------------------------------------------------------------------
-
-NO_LOCAL_JOBS = (
-    "--local starts a new, empty server for each command, so it knows no jobs from earlier "
-    "runs: start one with `radient serve` and point RADIENT_BASE_URL and RADIENT_API_KEY at it"
-)
-
-
-def _refuse_local(runner: Runner) -> None:
-    if runner.settings.local:
-        runner.fail(CliError(NO_LOCAL_JOBS, EXIT_USAGE))
-
-
-async def _status(session: Session, request_id: str, provider: str | None) -> dict[str, Any]:
-    """The job's current state: its first observation, after which polling stops."""
-    job = session.job(request_id, provider)
-    updates = cast(AsyncGenerator[JobUpdate, None], job.updates())
-    async with contextlib.aclosing(updates):
-        async for update in updates:
-            job.cancel()
-            return {
-                "request_id": update.request_id,
-                "status": update.raw_status,
-                "provider": update.provider or job.provider,
-                "error": update.error,
-                "seed": update.seed,
-                "urls": [image.url for image in update.images],
-            }
-    await job  # no observation: raises why (unknown job, no access, unreachable)
-    raise CliError(f"no status for {request_id}", EXIT_API)  # pragma: no cover
-
-
-@cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("request_id")
-@click.option("--provider", help="The provider the job was submitted to.")
-@connection_options
-def status(request_id: str, provider: str | None, **options: Any) -> None:
-    """Show the status of job REQUEST_ID (exit 0 whatever it is)."""
-    runner = Runner(settings_for(options))
-    _refuse_local(runner)
-    info = runner.run(lambda session: _status(session, request_id, provider))
-    if runner.settings.as_json:
-        emit(json.dumps(info))
-        return
-    reason = f" ({info['error']})" if info["error"] else ""
-    emit(f"{info['request_id']}: {info['status']}{reason}")
-
-
-@cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("request_id")
-@click.option("--provider", help="The provider the job was submitted to.")
-@OUTPUT
-@existing_options
-@connection_options
-def download(
-    request_id: str,
-    provider: str | None,
-    output: str,
-    overwrite: bool,
-    skip_existing: bool,
-    **options: Any,
-) -> None:
-    """Wait for job REQUEST_ID to finish and save its images; prints the saved paths."""
-    existing = Existing.from_flags(overwrite, skip_existing)
-    runner = Runner(settings_for(options))
-    _refuse_local(runner)
-
-    async def work(session: Session) -> list[str]:
-        await anyio.to_thread.run_sync(check_output_folder, output, "-o/--output")
-        result = await session.job(request_id, provider)
-        paths, kept = await save_result(result, output, existing)
-        for path in kept:
-            note(f"kept {path} (already there)")
-        return paths
-
-    paths = runner.run(work)
-    if runner.settings.as_json:
-        emit(json.dumps({"request_id": request_id, "paths": paths}))
-    else:
-        for path in paths:
-            emit(path)
-
-
-@cli.command(epilog=EXIT_CODES_HELP)
-@connection_options
-def providers(**options: Any) -> None:
-    """List the providers the API offers."""
-    runner = Runner(settings_for(options))
-
-    async def work(session: Session) -> tuple[str, ...]:
-        return await session.providers()
-
-    names = runner.run(work)
-    if runner.settings.as_json:
-        emit(json.dumps({"providers": list(names)}))
-    else:
-        for name in names:
-            emit(name)
-
-
-# -- serve ----------------------------------------------------------------------------------------
-
-
-async def _serve(config: ServerConfig, shown_key: str | None) -> None:
-    """Serve until Ctrl-C or SIGTERM, printing where (and with which key) to connect."""
-    stop = asyncio.Event()
-    with contextlib.suppress(NotImplementedError):  # Windows' loop has no signal handlers
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    server = server_module().LocalServer(config)
-    try:
-        await server.start()
-    except OSError as exc:
-        await server.stop()
-        where = f"{config.host}:{config.port}"
-        raise CliError(f"cannot serve on {where}: {exc.strerror or exc}", EXIT_CONFIG) from None
-    try:
-        emit(f"Radient local server at {server.base_url} (Ctrl-C stops it)")
-        if server.files_url:
-            emit(f"images served from {server.files_url}")
-        key = "" if shown_key is None else f" RADIENT_API_KEY={shown_key}"
-        emit(f"export RADIENT_BASE_URL={server.base_url}{key}")
-        if shown_key is None:
-            note("clients must send the key given with --api-key")
-        await stop.wait()
-    finally:
-        await server.stop()
-    note("stopped")  # after SIGTERM; after Ctrl-C the runner says it
-
-
-@cli.command(epilog=EXIT_CODES_HELP)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--api-key", "server_key", help="Require this key  [default: a generated one]")
-@click.option("--no-auth", is_flag=True, help="Accept any key.")
-@click.option("--latency", type=click.FloatRange(min=0), default=0.0, help="Mean job time (s).")
-@click.option("--jitter", type=click.FloatRange(min=0), default=0.0, help="± spread of job time.")
-@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests/s.")
-@click.option(
-    "--fault-rate", type=click.FloatRange(0, 1), default=0.0, help="Fraction of requests to break."
-)
-@click.option("--separate-image-origin", is_flag=True, help="Serve images from a second port.")
-@click.option("--poll-hint", is_flag=True, help="Send poll-after-ms while jobs run.")
-@click.option("--seed", type=int, help="Seed for latency and fault randomness.")
-@click.pass_obj
-def serve(settings: Settings, /, server_key: str | None, no_auth: bool, **fields: Any) -> None:
-    """Run the local Radient-compatible server in the foreground; Ctrl-C stops it (exit 0).
-
-    Prints the base URL and the key to use: a generated one unless --api-key or --no-auth.
-    Port 0 picks a free port.
-    """
-    runner = Runner(settings)
-    server_key = server_key or settings.api_key
-    key = None if no_auth else server_key or "local-" + secrets.token_urlsafe(16)
-    shown = "any" if key is None else None if server_key else key
-    config = runner.guard(lambda: _server_config(key, fields))
-    runner.run_async(lambda: _serve(config, shown), interrupted=EXIT_OK, interrupted_note="stopped")
-
-
-def _server_config(key: str | None, fields: Mapping[str, Any]) -> ServerConfig:
-    server = server_module()
-    try:
-        return cast(
-            "ServerConfig",
-            server.ServerConfig(
-                host=fields["host"],
-                port=fields["port"],
-                api_key=key,
-                latency=fields["latency"],
-                latency_jitter=fields["jitter"],
-                rate_limit=fields["rate_limit"],
-                faults=server.FaultConfig(rate=fields["fault_rate"]),
-                separate_image_origin=fields["separate_image_origin"],
-                poll_hint=fields["poll_hint"],
-                seed=fields["seed"],
-            ),
-        )
-    except ValueError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 # -- entry point ----------------------------------------------------------------------------------

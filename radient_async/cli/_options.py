@@ -23,6 +23,7 @@ from radient_async._models import IMAGE_SIZES, MAX_SIDE, MIN_SIDE, GenerationReq
 
 __all__ = [
     "OPTION_NAMES",
+    "OUTPUT",
     "SIZE",
     "SizeType",
     "check_request_options",
@@ -135,6 +136,16 @@ class SizeType(click.ParamType):  # type: ignore[type-arg]
 
 
 SIZE = SizeType()
+
+# -o/--output, as generate, batch and download take it.
+OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Directory to save the images in (created if needed).",
+)
 
 
 def usage_line(exc: click.UsageError) -> str:

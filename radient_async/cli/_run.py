@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_API",
+    "EXIT_CODES_HELP",
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
@@ -61,6 +62,16 @@ __all__ = [
 
 EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_CONFIG, EXIT_API, EXIT_FAILED = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
+# The epilog of every command's --help.
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success
+  1    unexpected error (a local file could not be read or written; a bug)
+  2    usage or validation error
+  3    configuration or authentication error (no key, 401/403)
+  4    API or connection error
+  5    a job failed (batch: any item failed)
+  130  interrupted (Ctrl-C); a batch with --manifest resumes when rerun"""
 # Errors no retry or other item can get past: they end a batch at once, with EXIT_CONFIG.
 STOP_AUTH = (AuthenticationError, PermissionDeniedError, ConfigurationError)
 T = TypeVar("T")

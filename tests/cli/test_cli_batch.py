@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from radient_async import ImageSize
-from radient_async._batch import to_request
+from radient_async._batch_items import to_request
 from radient_async._keys import request_fingerprint
 from radient_async._manifest import Manifest, ManifestEntry
 from radient_async.cli import cli
-from radient_async.cli._batch import Tally, _Lines
+from radient_async.cli._progress import Tally, _Lines
 from radient_async.server import LocalServer, ServerConfig, ThreadedServer
 
 FAST = ["--local", "--local-latency", "0.02"]

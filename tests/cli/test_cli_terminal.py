@@ -22,13 +22,14 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from radient_async import ImageSize, Session
-from radient_async._batch import to_request
+from radient_async._batch_items import to_request
 from radient_async._errors import DownloadError
 from radient_async._keys import request_fingerprint
 from radient_async._manifest import Manifest, ManifestEntry
 from radient_async.cli import _commands as commands
 from radient_async.cli import cli, main
-from radient_async.cli._batch import BatchJob, Tally, _LiveBar
+from radient_async.cli._batch import BatchJob
+from radient_async.cli._progress import Tally, _LiveBar
 from radient_async.server import LocalServer, ServerConfig, ThreadedServer
 
 FAST = ["--local", "--local-latency", "0.02"]
