@@ -33,7 +33,8 @@ from common import KEY, PROMPT, SEED
 from run import _stats, start_server
 
 import radient_async as ra
-from radient_async._protocol import HttpRequest, build_generate
+from radient_async._endpoint import HttpRequest
+from radient_async._protocol import build_generate
 
 Case = Callable[[], Awaitable[Any]]
 

@@ -25,6 +25,7 @@ import attrs
 
 from ._clock import Clock
 from ._config import Limits, Timeouts
+from ._endpoint import ApiEndpoint, HttpRequest, HttpResponse
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -32,7 +33,7 @@ from ._errors import (
     RadientError,
 )
 from ._http import StreamedResponse, Transport
-from ._protocol import ApiEndpoint, HttpRequest, HttpResponse, error_for_response, redirect_for
+from ._protocol import error_for_response, redirect_for
 from ._ratelimit import RateGate
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retry_delay
 from ._slots import Slots

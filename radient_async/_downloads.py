@@ -19,12 +19,12 @@ import anyio.to_thread
 
 from ._calls import Calls
 from ._config import Limits, Timeouts
+from ._endpoint import USER_AGENT, ApiEndpoint, HttpRequest, parse_url
 from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientError
 from ._http import StreamedResponse
 from ._models import Image, extension_for
 from ._offload import decode_data_url
 from ._paths import commit_file, discard_file, open_temp_beside
-from ._protocol import USER_AGENT, ApiEndpoint, HttpRequest, parse_url
 from ._sources import TRAILER_BYTES, image_is_complete, sniff_image_type
 
 __all__ = ["Downloader"]

@@ -18,13 +18,13 @@ import attrs
 from yarl import URL
 
 from ._config import Limits, Timeouts
+from ._endpoint import HttpRequest, HttpResponse
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
     MalformedResponseError,
     SessionClosedError,
 )
-from ._protocol import HttpRequest, HttpResponse
 
 __all__ = ["StreamedResponse", "Transport"]
 

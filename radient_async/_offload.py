@@ -29,8 +29,9 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from ._endpoint import HttpResponse
 from ._errors import DownloadError, MalformedResponseError
-from ._protocol import HttpResponse, JobAnswer, read_job
+from ._protocol import JobAnswer, read_job
 
 __all__ = ["OFFLOAD_BYTES", "Offload", "decode_data_url"]
 

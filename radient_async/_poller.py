@@ -22,6 +22,7 @@ from ._calls import Calls
 from ._config import Timeouts
 from ._convert import WireJob
 from ._downloads import Downloader
+from ._endpoint import ApiEndpoint, HttpResponse
 from ._jobs import JobHandle
 from ._models import (
     GenerationRequest,
@@ -30,14 +31,7 @@ from ._models import (
 )
 from ._offload import Offload
 from ._polling import FirstLook, PollPolicy, poll_delay
-from ._protocol import (
-    ApiEndpoint,
-    HttpResponse,
-    JobAnswer,
-    build_generate,
-    check_answer,
-    poll_hint,
-)
+from ._protocol import JobAnswer, build_generate, check_answer, poll_hint
 from ._slots import Slots
 from ._watch import JobSlot, Watch
 

@@ -24,6 +24,7 @@ from ._calls import Calls
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Limits, Timeouts
 from ._downloads import Downloader
+from ._endpoint import ApiEndpoint, Secret
 from ._errors import ConfigurationError, SessionClosedError, ValidationError
 from ._http import Transport
 from ._jobs import JobHandle
@@ -33,7 +34,7 @@ from ._offload import Offload
 from ._poller import Jobs
 from ._polling import PollPolicy
 from ._progress import ProgressSpec
-from ._protocol import ApiEndpoint, Secret, build_providers, decipher_providers
+from ._protocol import build_providers, decipher_providers
 from ._retry import RetryPolicy
 from ._slots import Slots
 from ._sources import SourceInput, resolve_source

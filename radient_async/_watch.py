@@ -14,6 +14,7 @@ import anyio
 
 from ._calls import Calls
 from ._convert import WireJob
+from ._endpoint import ApiEndpoint, HttpResponse
 from ._errors import (
     APITimeoutError,
     AuthenticationError,
@@ -30,7 +31,7 @@ from ._errors import (
 from ._jobs import JobFeed, open_job
 from ._models import MAX_NUM_IMAGES, GenerationResult, Image, JobStatus, JobUpdate
 from ._polling import FirstLook, PollPolicy
-from ._protocol import ApiEndpoint, HttpResponse, JobAnswer, build_status, poll_hint
+from ._protocol import JobAnswer, build_status, poll_hint
 from ._slots import Slots
 from ._status import StatusMachine, Step, parse_status
 

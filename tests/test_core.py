@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import radient_async as ra
+from radient_async import _endpoint as endpoint
 from radient_async import _protocol as protocol
 from radient_async._convert import request_to_wire
 from radient_async._models import GenerationRequest
@@ -24,14 +25,14 @@ from radient_async._retry import RetryPolicy, backoff_delay, parse_retry_after
 from radient_async._status import StatusMachine, Step, parse_status
 
 KEY = "sk-core-test-123456"
-API = protocol.ApiEndpoint.create("https://api.example.com/v1/", KEY, allow_insecure_http=False)
+API = endpoint.ApiEndpoint.create("https://api.example.com/v1/", KEY, allow_insecure_http=False)
 
 
 def response(
     status: int, body: Any, headers: dict[str, str] | None = None
-) -> protocol.HttpResponse:
+) -> endpoint.HttpResponse:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return protocol.HttpResponse(status, headers or {"Content-Type": "application/json"}, raw)
+    return endpoint.HttpResponse(status, headers or {"Content-Type": "application/json"}, raw)
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -79,16 +80,16 @@ def test_status_request_encodes_its_query() -> None:
 )
 def test_base_url_rules(url: str, insecure: bool, ok: bool) -> None:
     if ok:
-        assert protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=insecure)
+        assert endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=insecure)
     else:
         with pytest.raises(ra.ConfigurationError):
-            protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=insecure)
+            endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=insecure)
 
 
 @pytest.mark.parametrize("key", ["", "   ", "a\nb"])
 def test_bad_keys_are_refused(key: str) -> None:
     with pytest.raises(ra.ConfigurationError):
-        protocol.ApiEndpoint.create("https://a.example/v1", key, allow_insecure_http=False)
+        endpoint.ApiEndpoint.create("https://a.example/v1", key, allow_insecure_http=False)
 
 
 # -- responses ---------------------------------------------------------------------------------

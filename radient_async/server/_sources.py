@@ -20,7 +20,7 @@ import aiohttp
 import attrs
 from PIL import Image
 
-from radient_async._protocol import is_loopback_host
+from radient_async._endpoint import is_loopback_host
 
 from ._responses import ApiError
 

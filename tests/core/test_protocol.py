@@ -11,21 +11,22 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 import radient_async as ra
+from radient_async import _endpoint as endpoint
 from radient_async import _protocol as protocol
 from radient_async._models import GenerationRequest, ImageSize
 from radient_async._version import __version__
 
 KEY = "sk-protocol-test-0123456789"
 BASE = "https://api.example.com/v1"
-API = protocol.ApiEndpoint.create(BASE, KEY, allow_insecure_http=False)
+API = endpoint.ApiEndpoint.create(BASE, KEY, allow_insecure_http=False)
 JSON = {"Content-Type": "application/json"}
 
 
 def response(
     status: int, body: Any = b"", headers: dict[str, str] | None = None
-) -> protocol.HttpResponse:
+) -> endpoint.HttpResponse:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return protocol.HttpResponse(status, JSON if headers is None else headers, raw)
+    return endpoint.HttpResponse(status, JSON if headers is None else headers, raw)
 
 
 def job_json(**overrides: Any) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def job_json(**overrides: Any) -> dict[str, Any]:
 # -- building requests ---------------------------------------------------------------------------
 
 
-def body_of(http: protocol.HttpRequest) -> Any:
+def body_of(http: endpoint.HttpRequest) -> Any:
     assert http.body is not None
     return json.loads(http.body)
 
@@ -172,7 +173,7 @@ def test_headers_are_fresh_copies() -> None:
     ],
 )
 def test_base_url_is_normalised(url: str, expected: str) -> None:
-    api = protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=False)
+    api = endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=False)
     assert api.base_url == expected
     assert protocol.build_providers(api).url == f"{expected}/images/providers"
 
@@ -189,7 +190,7 @@ def test_base_url_is_normalised(url: str, expected: str) -> None:
     ],
 )
 def test_secure_or_loopback_urls_are_accepted(url: str) -> None:
-    assert protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=False).base_url == url
+    assert endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=False).base_url == url
 
 
 @pytest.mark.parametrize(
@@ -204,8 +205,8 @@ def test_secure_or_loopback_urls_are_accepted(url: str) -> None:
 )
 def test_plain_http_off_loopback_needs_the_opt_in(url: str) -> None:
     with pytest.raises(ra.ConfigurationError, match="allow_insecure_http"):
-        protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=False)
-    assert protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=True).base_url == url
+        endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=False)
+    assert endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=True).base_url == url
 
 
 @pytest.mark.parametrize(
@@ -226,12 +227,12 @@ def test_plain_http_off_loopback_needs_the_opt_in(url: str) -> None:
 )
 def test_bad_base_urls_are_refused(url: str, match: str) -> None:
     with pytest.raises(ra.ConfigurationError, match=match):
-        protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=True)
+        endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=True)
 
 
 def test_a_base_url_that_is_not_a_string_is_refused() -> None:
     with pytest.raises(ra.ConfigurationError, match="string"):
-        protocol.ApiEndpoint.create(b"https://api.example.com", KEY, allow_insecure_http=False)  # type: ignore[arg-type]
+        endpoint.ApiEndpoint.create(b"https://api.example.com", KEY, allow_insecure_http=False)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -240,13 +241,13 @@ def test_a_base_url_that_is_not_a_string_is_refused() -> None:
 )
 def test_malformed_host_or_port_is_a_configuration_error(url: str) -> None:
     with pytest.raises(ra.ConfigurationError):
-        protocol.ApiEndpoint.create(url, KEY, allow_insecure_http=False)
+        endpoint.ApiEndpoint.create(url, KEY, allow_insecure_http=False)
 
 
 @pytest.mark.parametrize("key", ["", " ", "\t", "sk-abc\n", "sk\r\nX-Evil: 1", None, 123])
 def test_bad_keys_are_refused(key: Any) -> None:
     with pytest.raises(ra.ConfigurationError, match="api_key"):
-        protocol.ApiEndpoint.create(BASE, key, allow_insecure_http=False)
+        endpoint.ApiEndpoint.create(BASE, key, allow_insecure_http=False)
 
 
 @pytest.mark.parametrize(
@@ -284,7 +285,7 @@ def test_is_own_origin_of_a_malformed_url_is_false() -> None:
     ],
 )
 def test_origin_of(url: str, origin: tuple[str, str, int | None]) -> None:
-    assert protocol.origin_of(url) == origin
+    assert endpoint.origin_of(url) == origin
 
 
 @pytest.mark.parametrize(
@@ -301,13 +302,13 @@ def test_origin_of(url: str, origin: tuple[str, str, int | None]) -> None:
     ],
 )
 def test_is_loopback_host(host: str, loopback: bool) -> None:
-    assert protocol.is_loopback_host(host) is loopback
+    assert endpoint.is_loopback_host(host) is loopback
 
 
 def test_redact_removes_every_copy_of_the_key() -> None:
     assert API.redact(f"a {KEY} b {KEY}") == "a *** b ***"
     assert API.redact("nothing here") == "nothing here"
-    short = protocol.ApiEndpoint.create(BASE, "abc", allow_insecure_http=False)
+    short = endpoint.ApiEndpoint.create(BASE, "abc", allow_insecure_http=False)
     assert short.redact("abcdef abc") == "abcdef abc"  # too short to redact without mangling
 
 
@@ -488,7 +489,7 @@ def test_huge_json_integers_are_malformed(decipher: str) -> None:
     assert_only_radient_errors(decipher, response(200 if decipher != "error" else 500, body))
 
 
-def assert_only_radient_errors(decipher: str, answer: protocol.HttpResponse) -> None:
+def assert_only_radient_errors(decipher: str, answer: endpoint.HttpResponse) -> None:
     if decipher == "error":
         assert isinstance(protocol.error_for_response(answer, API), ra.APIError)
         return
@@ -636,7 +637,7 @@ def test_429_carries_retry_after(headers: dict[str, str], retry_after: float | N
 
 def test_429_headers_are_read_case_insensitively() -> None:
     headers = CIMultiDict({"retry-after": "4", "content-type": "text/plain"})
-    answer = protocol.HttpResponse(429, headers, b"too many")
+    answer = endpoint.HttpResponse(429, headers, b"too many")
     error = protocol.error_for_response(answer, API)
     assert isinstance(error, ra.RateLimitError)
     assert error.retry_after == 4.0
@@ -684,7 +685,7 @@ def test_the_key_echoed_in_code_or_field_is_redacted() -> None:
 # -- redirects -----------------------------------------------------------------------------------
 
 
-def redirect(status: int, location: str | None) -> protocol.HttpResponse:
+def redirect(status: int, location: str | None) -> endpoint.HttpResponse:
     return response(status, b"", {} if location is None else {"Location": location})
 
 
@@ -778,7 +779,7 @@ def test_non_redirects_return_none(status: int, location: str | None) -> None:
 
 
 def test_redirect_location_is_read_case_insensitively() -> None:
-    answer = protocol.HttpResponse(302, CIMultiDict({"location": "/v1/x"}), b"")
+    answer = endpoint.HttpResponse(302, CIMultiDict({"location": "/v1/x"}), b"")
     follow = protocol.redirect_for(STATUS, answer, API)
     assert follow is not None
     assert follow.url == "https://api.example.com/v1/x"
@@ -868,7 +869,7 @@ header_maps = st.dictionaries(
 def test_deciphering_anything_raises_only_radient_errors(
     status: int, body: bytes, headers: dict[str, str], request_id: str | None
 ) -> None:
-    answer = protocol.HttpResponse(status, headers, body)
+    answer = endpoint.HttpResponse(status, headers, body)
     try:
         job = protocol.decipher_job(answer, API, request_id=request_id)
     except ra.RadientError:
@@ -903,4 +904,4 @@ def test_redirect_for_never_leaks_the_key_off_origin(status: int, location: str)
         return
     assert follow.url.startswith(("http://", "https://"))
     if "Authorization" in follow.headers:
-        assert protocol.origin_of(follow.url) == API.origin
+        assert endpoint.origin_of(follow.url) == API.origin

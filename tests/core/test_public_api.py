@@ -14,6 +14,7 @@ import radient_async as ra
 
 CORE_MODULES = [
     "radient_async._protocol",
+    "radient_async._endpoint",
     "radient_async._status",
     "radient_async._retry",
     "radient_async._polling",
