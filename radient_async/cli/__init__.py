@@ -10,7 +10,7 @@ Exit codes: 0 ok · 1 unexpected error (a local file, or a bug) · 2 usage or va
 connection error · 5 a job failed (in a batch: any item failed) · 130 interrupted (Ctrl-C).
 
 ``_run`` runs a command (settings, the event loop, errors and exit codes), ``_options`` checks
-and names the options, ``_batch`` drives a batch, ``_progress`` counts and shows its progress,
+and names the options, ``_batch`` drives a batch, ``_terminal`` counts and shows its progress,
 ``_saving`` saves images (overwrite or skip-existing), ``_gallery`` writes the HTML gallery,
 ``_commands`` holds the group with ``generate`` and ``batch``, ``_jobs`` the status, download
 and providers commands, ``_serve`` the serve command. This module imports none of them eagerly:

@@ -2,7 +2,7 @@
 
 The input is read and every item checked before anything is submitted. Progress is counted in a
 ``Tally`` (by a small ``ProgressSink`` for bytes, and here for the items taken up and the
-outcomes) and shown by a ``Display`` from ``_progress``. With a manifest, a rerun continues where
+outcomes) and shown by a ``Display`` from ``_terminal``. With a manifest, a rerun continues where
 the last run stopped; jobs the server no longer knows (expired, or started on an earlier
 ``--local`` server) are submitted again.
 """
@@ -23,9 +23,9 @@ from radient_async._errors import DownloadError, RadientError
 from radient_async._models import Image
 
 from ._options import in_cli_terms, nearest_field, request_fields
-from ._progress import Display, Tally
 from ._run import EXIT_USAGE, STOP_AUTH, CliError, note
 from ._saving import Existing, existing_file, save_result
+from ._terminal import Display, Tally
 
 if TYPE_CHECKING:
     from radient_async._session import Session

@@ -1,7 +1,7 @@
 """The ``radient`` click group, its ``generate`` and ``batch`` commands, and ``main``.
 
 The group turns a usage error into one ``error: …`` line; ``generate`` follows one job on a
-spinner and ``batch`` runs a file of items (``_batch``) with live progress (``_progress``).
+spinner and ``batch`` runs a file of items (``_batch``) with live progress (``_terminal``).
 The other commands live in ``_jobs`` (status, download, providers) and ``_serve`` (serve), and
 are added to the group here, so those modules need not import this one.
 """
@@ -28,7 +28,6 @@ from ._batch import BatchJob, load_items
 from ._gallery import write_gallery
 from ._jobs import download, providers, status
 from ._options import OUTPUT, SIZE, check_request_options, usage_line
-from ._progress import Tally, make_display
 from ._run import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -49,6 +48,7 @@ from ._run import (
 )
 from ._saving import Existing, existing_options, save_result
 from ._serve import serve
+from ._terminal import Tally, make_display
 
 if TYPE_CHECKING:
     from radient_async._session import Session

@@ -16,7 +16,7 @@ from radient_async._batch_items import to_request
 from radient_async._keys import request_fingerprint
 from radient_async._manifest import Manifest, ManifestEntry
 from radient_async.cli import cli
-from radient_async.cli._progress import Tally, _Lines
+from radient_async.cli._terminal import Tally, _Lines
 from radient_async.server import LocalServer, ServerConfig, ThreadedServer
 
 FAST = ["--local", "--local-latency", "0.02"]

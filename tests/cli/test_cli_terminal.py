@@ -29,7 +29,7 @@ from radient_async._manifest import Manifest, ManifestEntry
 from radient_async.cli import _commands as commands
 from radient_async.cli import cli, main
 from radient_async.cli._batch import BatchJob
-from radient_async.cli._progress import Tally, _LiveBar
+from radient_async.cli._terminal import Tally, _LiveBar
 from radient_async.server import LocalServer, ServerConfig, ThreadedServer
 
 FAST = ["--local", "--local-latency", "0.02"]
