@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from run import HERE, SPECS, _pin, start_server
+from run import HERE, SPECS, _pin, _stats, start_server
 
 # Runs inside the client process, before the client's own code.
 _PROBE = r"""
@@ -60,6 +60,7 @@ def _run(scenario: str, impl: str, threshold: str | None, census: bool) -> dict[
     spec = SPECS[scenario]
     server, root = start_server(spec.server)
     try:
+        _stats(root, server)  # waits until it answers: a client started sooner is refused
         env = dict(os.environ, GC_THRESHOLD=threshold or "", GC_CENSUS="1" if census else "")
         client = str(Path(HERE) / f"{impl}_client.py")
         command = [*_pin(1), sys.executable, "-c", _PROBE, client, spec.client, f"{root}/v1"]
