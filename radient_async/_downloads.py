@@ -161,6 +161,8 @@ class Downloader:
     ) -> list[tuple[str, int]]:
         """``save_all``, with each file's size as the download counted it (no ``stat`` after)."""
         folder = os.path.join(os.fspath(directory), "")  # named by the type the bytes show
+        if len(images) == 1:  # the common case needs no task group (~40 µs of CPU per job)
+            return [await self._save(images[0], folder, overwrite)]
         saved: list[tuple[str, int]] = [("", 0)] * len(images)
         errors: list[RadientError] = []
 
