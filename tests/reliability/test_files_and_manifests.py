@@ -171,6 +171,45 @@ def test_a_folder_is_swept_once_per_process(tmp_path: Path) -> None:
     assert os.path.exists(second)
 
 
+def test_a_folder_spelled_two_ways_is_swept_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder as spelled is remembered beside its real path: another spelling of a swept
+    folder (here a symlink) is not swept again, and each spelling costs one ``realpath``."""
+    resolved: list[str] = []
+    realpath = os.path.realpath
+
+    def counted(path: str) -> str:
+        resolved.append(path)
+        return realpath(path)
+
+    monkeypatch.setattr(os.path, "realpath", counted)
+    real = tmp_path / "real"
+    real.mkdir()
+    alias = tmp_path / "alias"
+    alias.symlink_to(real)
+    first, handle = open_temp_beside(str(real / "a.png"))
+    handle.close()
+    stale_later = leftover(real)
+    second, again = open_temp_beside(str(alias / "b.png"))  # the same folder, spelled anew
+    again.close()
+    third, last = open_temp_beside(str(alias / "c.png"))  # that spelling, now remembered
+    last.close()
+    assert stale_later.exists()
+    assert all(os.path.exists(path) for path in (first, second, third))
+    assert resolved == [str(real), str(alias)]
+
+
+def test_a_file_where_the_folder_should_be_is_not_a_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    with pytest.raises(NotADirectoryError):
+        open_temp_beside(str(blocker / "x.png"))
+    with pytest.raises(NotADirectoryError):  # not FileExistsError: that reads "already exists"
+        open_temp_beside(str(blocker / "sub" / "x.png"))
+    assert os.listdir(tmp_path) == ["blocker"]
+
+
 def test_without_fcntl_only_a_day_old_part_files_are_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
