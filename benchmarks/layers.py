@@ -4,7 +4,11 @@ Each case makes the same HTTP call, one at a time, against the local server (its
 pinned to core 0; this process is pinned to core 1): raw aiohttp; the SDK's transport; its call
 engine (rate gate, slots, retries); ``Jobs.submit`` (idempotency key, parsing, the handle and
 its result); ``Session.generate``. The image read likewise: raw ``get``, ``Transport.stream``,
-``Calls.stream``, ``Image.read``. The difference between two rows is what that layer costs.
+``Calls.stream``, ``Image.read``. Saving it to disk: raw ``get`` written to a file on the loop,
+``Image.download`` (its commit in a worker thread), ``GenerationResult.download`` of the one image
+(plus a hop to check the folder; ``map`` saves the same way, the folder checked once per batch;
+it replaces one file, the other two make a new file per call).
+The difference between two rows is what that layer costs.
 
 Process CPU per call (``time.process_time``), cases interleaved round by round, the minimum over
 ``--rounds`` (the least-disturbed round: this VM is shared). It also times a bare chain of
@@ -19,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,8 +47,13 @@ Case = Callable[[], Awaitable[Any]]
 
 
 def _layers(
-    session: ra.Session, raw: aiohttp.ClientSession, base: str, image: ra.Image
+    session: ra.Session,
+    raw: aiohttp.ClientSession,
+    base: str,
+    result: ra.GenerationResult,
+    out: str,
 ) -> dict[str, Case]:
+    image = result.images[0]
     jobs = session._jobs
     calls, api = jobs.calls, jobs.api
     transport = calls._transport
@@ -59,6 +71,14 @@ def _layers(
     async def raw_get() -> bytes:
         async with raw.get(url) as response:
             return await response.read()
+
+    names = itertools.count()  # each save makes a new file, as a batch does
+
+    async def raw_save() -> None:
+        async with raw.get(url) as response:
+            with open(os.path.join(out, f"raw-{next(names)}.png"), "wb") as file:
+                async for chunk in response.content.iter_chunked(256 * 1024):
+                    file.write(chunk)
 
     async def transport_stream() -> bytes:
         with await transport.stream(get, timeout=300.0) as response:
@@ -88,6 +108,9 @@ def _layers(
             get, deadline=calls.clock.now() + 300, handler=whole
         ),
         "image: Image.read": image.read,
+        "save: raw aiohttp, written on the loop": raw_save,
+        "save: Image.download": lambda: image.download(os.path.join(out, f"sdk-{next(names)}.png")),
+        "save: GenerationResult.download": lambda: result.download(out, overwrite=True),
     }
 
 
@@ -139,16 +162,20 @@ async def _task_costs(tasks: int = 1000, rounds: int = 5) -> dict[str, float]:
 async def main(base: str, calls: int, rounds: int) -> dict[str, float]:
     async with ra.Session(KEY, base) as session, aiohttp.ClientSession() as raw:
         first = await session.generate(PROMPT, sync_mode=True, image_size=(128, 128), seed=SEED)
-        cases = _layers(session, raw, base, first.images[0])
+        out = tempfile.mkdtemp(prefix="layers-")
+        cases = _layers(session, raw, base, first, out)
         best = dict.fromkeys(cases, float("inf"))
-        for _ in range(rounds):
-            for name, case in cases.items():
-                for _ in range(20):
-                    await case()
-                start = time.process_time()
-                for _ in range(calls):
-                    await case()
-                best[name] = min(best[name], (time.process_time() - start) / calls * 1e6)
+        try:
+            for _ in range(rounds):
+                for name, case in cases.items():
+                    for _ in range(20):
+                        await case()
+                    start = time.process_time()
+                    for _ in range(calls):
+                        await case()
+                    best[name] = min(best[name], (time.process_time() - start) / calls * 1e6)
+        finally:
+            shutil.rmtree(out)
     best["one async def layer"] = await _coroutine_layer()
     best.update(await _task_costs())
     return {name: round(value, 2) for name, value in best.items()}
