@@ -17,7 +17,7 @@ import anyio
 import attrs
 
 from ._errors import SessionClosedError, ValidationError
-from ._paths import check_output_folder, safe_filename
+from ._paths import check_output_folder, output_folder_checked, safe_filename
 from ._sources import validate_source_url
 from ._validate import argument, boolean
 from ._validate import path as _path
@@ -330,13 +330,16 @@ class GenerationResult:
     ) -> list[str]:
         """Download every image into ``directory`` concurrently; returns the paths in order.
 
-        The folder is made if need be, and checked (a folder we may write in) before any fetch.
+        The folder is made if need be, and checked (a folder we may write in) before any fetch:
+        once per folder and process, so a download per job into one folder costs no extra hop.
         """
         argument("directory", directory, _path)
         argument("overwrite", overwrite, boolean)
         if not self.images:
             return []
-        await anyio.to_thread.run_sync(check_output_folder, os.fspath(directory), "directory")
+        folder = os.fspath(directory)
+        if not output_folder_checked(folder):  # checked once per folder, not per call
+            await anyio.to_thread.run_sync(check_output_folder, folder, "directory")
         if self._fetcher is None:
             return [await image.download(directory, overwrite=overwrite) for image in self.images]
         return await self._fetcher.save_all(self.images, directory, overwrite=overwrite)

@@ -40,6 +40,7 @@ __all__ = [
     "fsync_directory",
     "is_our_temp_name",
     "open_temp_beside",
+    "output_folder_checked",
     "safe_filename",
 ]
 
@@ -48,6 +49,7 @@ TEMP_SUFFIX = ".part"
 _TEMP_NAME = re.compile(r"\..+\.radient-[0-9]{1,10}-[0-9a-f]{16}" + re.escape(TEMP_SUFFIX))
 STALE_AFTER = 24 * 3600.0  # without fcntl: a temp file of ours this old has no live writer
 _swept: set[tuple[int, str]] = set()  # (pid, folder) pairs already swept by this process
+_checked: set[tuple[int, str]] = set()  # (pid, folder) pairs check_output_folder has passed
 _sweeping = threading.Lock()
 
 
@@ -78,6 +80,17 @@ def check_output_folder(path: str, field: str = "download_to") -> None:
         raise ValidationError(field, f"{path} is not a folder")
     if not os.access(path, os.W_OK | os.X_OK):
         raise ValidationError(field, f"cannot write in {path}")
+    _checked.add((os.getpid(), path))
+
+
+def output_folder_checked(path: str) -> bool:
+    """Whether this process has already passed ``path`` through ``check_output_folder``.
+
+    A caller that saves into one folder again and again (``result.download("out/")`` per job)
+    checks it once instead of paying a worker-thread hop each time; should the folder go bad
+    later, the save itself fails with a typed ``DownloadError`` and leaves no file behind.
+    """
+    return (os.getpid(), path) in _checked
 
 
 def is_our_temp_name(name: str) -> bool:

@@ -62,3 +62,27 @@ async def test_a_good_new_folder_is_made(radient_server: ThreadedServer, tmp_pat
         outcomes = [o async for o in s.map(["x"], download_to=target, image_size=(16, 16))]
     assert outcomes[0].ok
     assert len(list(target.glob("*.png"))) == 1
+
+
+async def test_result_download_checks_a_folder_once_and_a_later_bad_folder_still_fails_typed(
+    radient_server: ThreadedServer, tmp_path: Path
+) -> None:
+    """The folder is checked on the first ``result.download`` into it; later calls skip that
+    hop, and a folder that went bad since fails the save itself with a typed error, no file."""
+    assert radient_server.api_key is not None
+    folder = tmp_path / "out"
+    async with ra.Session(radient_server.api_key, radient_server.base_url, poll=FAST_POLL) as s:
+        result = await s.generate("x", image_size=(16, 16), sync_mode=True)
+        [first] = await result.download(folder)
+        folder_again = tmp_path / "out"  # the same spelling: the check is not repeated
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+        folder.write_text("a file now")
+        with pytest.raises(ra.DownloadError, match="cannot write"):
+            await result.download(folder_again)
+        with pytest.raises(ra.ValidationError, match="directory"):  # a new spelling: checked
+            await result.download(os.path.join(tmp_path, ".", "out"))
+    assert folder.read_text() == "a file now"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert os.path.basename(first).endswith(".png")
