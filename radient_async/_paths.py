@@ -50,6 +50,7 @@ _TEMP_NAME = re.compile(r"\..+\.radient-[0-9]{1,10}-[0-9a-f]{16}" + re.escape(TE
 STALE_AFTER = 24 * 3600.0  # without fcntl: a temp file of ours this old has no live writer
 _swept: set[tuple[int, str]] = set()  # (pid, folder) pairs already swept by this process
 _checked: set[tuple[int, str]] = set()  # (pid, folder) pairs check_output_folder has passed
+_REMEMBERED = 4096  # folders either set holds; past it, forget all (a re-check or re-sweep is safe)
 _sweeping = threading.Lock()
 
 
@@ -80,7 +81,7 @@ def check_output_folder(path: str, field: str = "download_to") -> None:
         raise ValidationError(field, f"{path} is not a folder")
     if not os.access(path, os.W_OK | os.X_OK):
         raise ValidationError(field, f"cannot write in {path}")
-    _checked.add((os.getpid(), path))
+    _remember(_checked, (os.getpid(), path))
 
 
 def output_folder_checked(path: str) -> bool:
@@ -91,6 +92,14 @@ def output_folder_checked(path: str) -> bool:
     later, the save itself fails with a typed ``DownloadError`` and leaves no file behind.
     """
     return (os.getpid(), path) in _checked
+
+
+def _remember(folders: set[tuple[int, str]], *keys: tuple[int, str]) -> None:
+    """Add ``keys``, first forgetting everything once the set is full, so a process that saves
+    into millions of folders keeps a bounded set; forgetting only costs a repeated check."""
+    if len(folders) >= _REMEMBERED:
+        folders.clear()
+    folders.update(keys)
 
 
 def is_our_temp_name(name: str) -> bool:
@@ -147,7 +156,7 @@ def _sweep_once(directory: str) -> None:
     key = (pid, os.path.realpath(directory))
     with _sweeping:
         swept = key in _swept
-        _swept.update((key, (pid, directory)))
+        _remember(_swept, key, (pid, directory))
     if swept:
         return
     with contextlib.suppress(OSError):  # a sweep is housekeeping: it never fails a download

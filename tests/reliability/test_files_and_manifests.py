@@ -20,7 +20,14 @@ import pytest
 import radient_async as ra
 from radient_async import _paths as paths
 from radient_async._manifest import Manifest
-from radient_async._paths import clean_stale_temp_files, is_our_temp_name, open_temp_beside
+from radient_async._paths import (
+    check_output_folder,
+    clean_stale_temp_files,
+    discard_file,
+    is_our_temp_name,
+    open_temp_beside,
+    output_folder_checked,
+)
 from radient_async.server import ServerConfig, ThreadedServer
 from radient_async.testing import FAST_POLL
 
@@ -403,3 +410,25 @@ async def test_a_missing_file_of_a_job_the_server_forgot_is_resubmitted_and_says
         assert third.resumed
         assert third.request_id == second.request_id
         assert fresh.stats.jobs_created == 1
+
+
+def test_the_folders_remembered_stay_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process saving into many folders keeps a bounded memory of them; a forgotten folder is
+    simply checked and swept again."""
+    monkeypatch.setattr(paths, "_REMEMBERED", 8)
+    monkeypatch.setattr(paths, "_swept", set())
+    monkeypatch.setattr(paths, "_checked", set())
+    for n in range(40):
+        folder = tmp_path / f"f{n}"
+        check_output_folder(str(folder))
+        temp, handle = open_temp_beside(str(folder / "x.png"))
+        discard_file(temp, handle)
+        assert len(paths._swept) <= 8
+        assert len(paths._checked) <= 8
+    stale = leftover(tmp_path / "f0")  # f0 was forgotten: its next save sweeps it again
+    temp, handle = open_temp_beside(str(tmp_path / "f0" / "y.png"))
+    discard_file(temp, handle)
+    assert not stale.exists()
+    assert not output_folder_checked(str(tmp_path / "f0"))
