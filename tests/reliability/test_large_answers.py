@@ -111,8 +111,11 @@ async def test_the_worker_judges_a_large_answer_as_the_loop_would(
     hostile: Any, answer: dict[str, Any], error: type[Exception], expected: str
 ) -> None:
     server = await status_server(hostile, [answer])
+    # The JobTimeout cases poll until a 1 s deadline; the other must not race one: it fails on
+    # its third unbelievable 2 MiB answer, which a loaded CI machine once took over 1 s to reach.
+    timeout = 1 if error is ra.JobTimeout else 60
     async with ra.Session(KEY, server.base_url, poll=POLL) as session:
-        handle = await session.submit("x", timeout=1)
+        handle = await session.submit("x", timeout=timeout)
         with pytest.raises(error, match=expected):
             await handle
         assert len(workers()) == 1
