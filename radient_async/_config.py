@@ -47,6 +47,9 @@ class Limits:
 class Timeouts:
     """``request``: one API call including all its retries; ``connect``/``read``: one attempt's
     connection setup and silence between bytes; ``download``: one image, retries included.
+    An API call's attempt (a small request, a small answer) gets ``connect + read`` for the whole
+    exchange instead, so it arms one timer rather than one per chunk; a stalled attempt is then
+    dropped and retried within ``request``. Downloads and large uploads time the silence itself.
 
     Time a call waits behind the session's own traffic (its rate limiter, its slots) does not
     count: a call that has not started cannot have timed out. A job's calls still end by the

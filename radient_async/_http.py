@@ -29,6 +29,7 @@ from ._errors import (
 __all__ = ["StreamedResponse", "Transport"]
 
 _JOIN_BYTES = 1024 * 1024  # announced bodies up to this are read at once (the common case)
+_SMALL_UPLOAD = 64 * 1024  # an API request body up to this is sent in a moment: no read timer
 
 
 def _describe(request: HttpRequest) -> str:
@@ -146,6 +147,18 @@ class Transport:
             sock_read=None if read >= covered else read,
         )
 
+    def _answer_timeout(self, total: float | None, body: bytes | None) -> aiohttp.ClientTimeout:
+        """An API call's attempt: its answer is small, so it is given ``connect + read`` as a
+        whole, on the one timer the attempt arms anyway, not a read timer re-armed per chunk
+        (two timers per call otherwise). A large upload keeps the per-read limit (``_timeout``).
+        """
+        if body is not None and len(body) > _SMALL_UPLOAD:
+            return self._timeout(total)
+        connect, read = self._timeouts.connect, self._timeouts.read
+        whole = connect + read
+        total = whole if total is None else min(total, whole)
+        return aiohttp.ClientTimeout(total=total, connect=None if connect >= total else connect)
+
     async def send(
         self,
         request: HttpRequest,
@@ -167,7 +180,7 @@ class Transport:
                 headers=request.headers,
                 data=request.body,
                 allow_redirects=False,
-                timeout=self._timeout(timeout),
+                timeout=self._answer_timeout(timeout, request.body),
             ) as response:
                 length = _decoded_length(response)
                 body: bytes | bytearray

@@ -357,6 +357,31 @@ async def test_a_compressed_response_is_capped_after_decompression(hostile: Any)
     check_error(exc, ra.MalformedResponseError, "20000")
 
 
+async def test_a_stalled_api_answer_is_abandoned_and_retried(hostile: Any) -> None:
+    """An API call's attempt gets ``connect + read`` for its whole answer: the first attempt,
+    whose answer trickles on for ~25 s, is dropped and a retry gets the answer well inside the
+    20 s the call has. Without that bound the one attempt would use the call's whole time."""
+    attempts: list[int] = []
+
+    async def trickle_once(request: web.Request) -> web.StreamResponse:
+        attempts.append(1)
+        if len(attempts) > 1:
+            return web.json_response({"providers": ["second-try"]})
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for _ in range(50):
+            await response.write(b" ")
+            await asyncio.sleep(0.5)
+        return response
+
+    server = await hostile({"GET /v1/images/providers": trickle_once})
+    timeouts = ra.Timeouts(connect=0.1, read=0.2, request=20)
+    async with session_for(server.base_url, timeouts=timeouts) as session:
+        providers = await session.providers()
+    assert providers == ("second-try",)
+    assert len(attempts) == 2
+
+
 async def test_a_stalled_trickle_hits_the_read_timeout(hostile: Any) -> None:
     async def trickle(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
