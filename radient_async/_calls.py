@@ -162,7 +162,8 @@ class Calls:
             except Transient as exc:
                 again = exc
             else:
-                self.budget.succeeded(self.clock.now())
+                if not self.budget.full:  # the common case needs no clock read
+                    self.budget.succeeded(self.clock.now())
                 return result
             await self._wait_to_retry(request, again, number, window.end)
 

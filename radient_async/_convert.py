@@ -144,7 +144,11 @@ def _plain_job(data: dict[str, Any]) -> WireJob | None:
     provider, error, seed = data.get("provider"), data.get("error"), data.get("seed")
     if type(request_id) is not str or type(status) is not str:
         return None
-    if not (_is(provider, str) and _is(error, str) and _is(seed, int)):
+    if not (
+        (provider is None or type(provider) is str)
+        and (error is None or type(error) is str)
+        and (seed is None or type(seed) is int)  # exactly: True is not a seed
+    ):
         return None
     listed, images = data.get("images"), None
     if listed is not None:
@@ -164,16 +168,13 @@ def _plain_image(entry: Any) -> WireImage | None:
         return None
     url, width, height = entry.get("url"), entry.get("width"), entry.get("height")
     content_type = entry.get("content_type")
-    if type(url) is not str or not (_is(width, int) and _is(height, int)):
+    if type(url) is not str or not (
+        (width is None or type(width) is int) and (height is None or type(height) is int)
+    ):
         return None
-    if not _is(content_type, str):
+    if not (content_type is None or type(content_type) is str):
         return None
     return WireImage(url, width, height, content_type)
-
-
-def _is(value: Any, kind: type) -> bool:
-    """``value`` is None or exactly of ``kind`` (so ``True`` is not an int here)."""
-    return value is None or type(value) is kind
 
 
 def request_to_wire(request: GenerationRequest) -> dict[str, Any]:

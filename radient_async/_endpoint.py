@@ -177,7 +177,7 @@ class ApiEndpoint:
             return response
         raw = key.encode()
         echoed = raw in response.body
-        if not echoed and not any(key in value for value in response.headers.values()):
+        if not echoed and key not in "\n".join(response.headers.values()):
             return response
         headers = CIMultiDict(
             (name, value.replace(key, "***")) for name, value in response.headers.items()

@@ -88,7 +88,7 @@ def _is_number(value: object) -> bool:
 
 
 def _check_int_range(field: str, value: object, low: int, high: int) -> None:
-    if not _is_int(value):
+    if type(value) is not int and not _is_int(value):  # a plain int needs no second look
         raise ValidationError(field, f"must be an integer, got {type(value).__name__}")
     if not low <= value <= high:  # type: ignore[operator]
         raise ValidationError(field, f"must be between {low} and {high}, got {value}")

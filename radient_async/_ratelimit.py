@@ -116,6 +116,11 @@ class AimdState:
         self.ceiling = current
         self.last_decrease = self.last_update = now
 
+    @property
+    def pacing(self) -> bool:
+        """Whether the adaptive rate is on: only then does a success change anything."""
+        return self.rate is not None
+
     def on_success(self, now: float) -> None:
         """A request got through: raise the rate linearly in time, or stop pacing entirely.
 
@@ -186,5 +191,6 @@ class RateGate:
         self.state.on_throttled(self._clock.now(), retry_after)
 
     def succeeded(self) -> None:
-        """Report a successful request so the rate may recover."""
-        self.state.on_success(self._clock.now())
+        """Report a successful request so the rate may recover (unpaced: nothing to do)."""
+        if self.state.pacing:
+            self.state.on_success(self._clock.now())

@@ -105,6 +105,11 @@ class RetryBudget:
         self.tokens -= 1.0
         return 0.0 if self.tokens >= 0 else -self.tokens / self.refill
 
+    @property
+    def full(self) -> bool:
+        """No token is missing: a success has nothing to give back (and needs no clock read)."""
+        return self.tokens >= self.capacity
+
     def succeeded(self, now: float) -> None:
         """A request succeeded: one token back (the budget refills as fast as traffic heals)."""
         if self.tokens < self.capacity:
