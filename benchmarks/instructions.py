@@ -61,9 +61,8 @@ def count(impl: str, scenario: str, jobs: int, tree: str | None) -> int:
 
 def per_job(impl: str, scenario: str, small: int, large: int, tree: str | None) -> float:
     """Instructions per job: the large run's count less the small run's, per job between them."""
-    return (count(impl, scenario, large, tree) - count(impl, scenario, small, tree)) / (
-        large - small
-    )
+    more, fewer = count(impl, scenario, large, tree), count(impl, scenario, small, tree)
+    return (more - fewer) / (large - small)
 
 
 def main() -> None:

@@ -136,28 +136,27 @@ class Transport:
             raise SessionClosedError("the session is closed; use it inside `async with Session()`")
         return self._session
 
-    def _timeout(self, total: float | None) -> aiohttp.ClientTimeout:
+    def _timeout(self, total: float | None, *, whole: bool = False) -> aiohttp.ClientTimeout:
         """The attempt's timeouts: a connect or read limit the total already enforces is left
-        out, so aiohttp arms no timer for it (a poll near its job's deadline, a last retry)."""
+        out, so aiohttp arms no timer for it (a poll near its job's deadline, a last retry).
+
+        ``whole``: the exchange gets ``connect + read`` as a whole, on the total timer the
+        attempt arms anyway, instead of a read timer re-armed per chunk received.
+        """
         connect, read = self._timeouts.connect, self._timeouts.read
+        if whole:
+            total = connect + read if total is None else min(total, connect + read)
         covered = math.inf if total is None else total  # limits at or past it never fire first
         return aiohttp.ClientTimeout(
             total=total,
             connect=None if connect >= covered else connect,
-            sock_read=None if read >= covered else read,
+            sock_read=None if whole or read >= covered else read,
         )
 
     def _answer_timeout(self, total: float | None, body: bytes | None) -> aiohttp.ClientTimeout:
-        """An API call's attempt: its answer is small, so it is given ``connect + read`` as a
-        whole, on the one timer the attempt arms anyway, not a read timer re-armed per chunk
-        (two timers per call otherwise). A large upload keeps the per-read limit (``_timeout``).
-        """
-        if body is not None and len(body) > _SMALL_UPLOAD:
-            return self._timeout(total)
-        connect, read = self._timeouts.connect, self._timeouts.read
-        whole = connect + read
-        total = whole if total is None else min(total, whole)
-        return aiohttp.ClientTimeout(total=total, connect=None if connect >= total else connect)
+        """An API call's attempt: small both ways, so timed as a whole (two timers fewer per
+        call); a large upload keeps the per-read limit."""
+        return self._timeout(total, whole=body is None or len(body) <= _SMALL_UPLOAD)
 
     async def send(
         self,
