@@ -104,6 +104,34 @@ async def test_input_is_consumed_lazily_even_when_endless(radient_server: Thread
     assert pulled <= 10 + 4 + 1
 
 
+async def test_free_capacity_starts_items_in_runs_not_one_loop_turn_each(
+    radient_server: ThreadedServer,
+) -> None:
+    # A ticker counts event-loop turns; each item records the count as it is pulled. With free
+    # capacity the batch yields once per run of 64 items, not once per item (10,000 loop turns
+    # for a 10,000-item batch), and still yields: other tasks are never starved for long.
+    turns = 0
+    seen_at: list[int] = []
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            await anyio.sleep(0)
+            turns += 1
+
+    def items() -> Iterator[str]:
+        for i in range(256):
+            seen_at.append(turns)
+            yield f"item {i}"
+
+    async with open_session(radient_server) as session, anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        outcomes = [o async for o in session.map(items(), concurrency=256, image_size=TINY)]
+        group.cancel_scope.cancel()
+    assert len(outcomes) == 256
+    assert 256 // 64 <= len(set(seen_at)) <= 256 // 64 + 1
+
+
 async def test_async_iterable_input(radient_server: ThreadedServer) -> None:
     async def prompts() -> AsyncIterator[str]:
         for i in range(5):
