@@ -14,8 +14,6 @@ import collections
 import contextlib
 from types import TracebackType
 
-import anyio
-
 __all__ = ["Slots"]
 
 
@@ -51,21 +49,23 @@ class Slots:
         if self.try_acquire(urgent):
             return
         queue = self._urgent if urgent else self._waiters
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        granted: asyncio.Future[None] = loop.create_future()
         queue.append(granted)
+        # A plain timer on the future, not a cancel scope: ~10,000 submits may queue at once.
+        timer = None if timeout is None else loop.call_later(timeout, _expire, granted)
         try:
-            if timeout is None:
-                await granted
-            else:
-                with anyio.fail_after(timeout):
-                    await granted
+            await granted
         except BaseException:
-            if granted.done() and not granted.cancelled():
+            if granted.done() and not granted.cancelled() and granted.exception() is None:
                 self.release()  # we were handed a slot as we were cancelled: pass it on
             else:  # ``release`` may already have dropped it, cancelled, from the queue
                 with contextlib.suppress(ValueError):
                     queue.remove(granted)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def release(self) -> None:
         """Give a slot back, directly to the first (urgent, then other) waiter if there is one.
@@ -90,3 +90,9 @@ class Slots:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _expire(granted: asyncio.Future[None]) -> None:
+    """A waiter's time is up: it raises ``TimeoutError``, unless it was just served."""
+    if not granted.done():
+        granted.set_exception(TimeoutError("no free slot in time"))
