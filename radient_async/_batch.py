@@ -27,7 +27,6 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import attrs
-from anyio.streams.memory import MemoryObjectSendStream
 
 from ._batch_items import (
     BatchItem,
@@ -45,6 +44,7 @@ from ._errors import JobFailed, NotFoundError, RadientError, SessionClosedError,
 from ._keys import request_fingerprint
 from ._manifest import Manifest, ManifestEntry, ManifestMismatchError, unusable_files
 from ._models import GenerationRequest, GenerationResult, Image
+from ._outcomes import Outcomes
 from ._paths import check_output_folder
 from ._progress import ProgressSink, ProgressSpec, make_progress
 from ._slots import Slots
@@ -94,7 +94,8 @@ class _Run:
     concurrency: int
     manifest: Manifest | None
     progress: ProgressSink
-    send: MemoryObjectSendStream[BatchOutcome]
+    slots: Slots  # one per item in flight, from before it is pulled until its outcome is taken
+    outcomes: Outcomes
     folder: str | None = None  # download_to, resolved once (manifests record it)
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stopped: anyio.Event = attrs.field(factory=anyio.Event)
@@ -105,7 +106,7 @@ class _Run:
         """Feed items to workers as capacity frees up; close the stream when all are done.
 
         A slot is taken *before* the next item is pulled and given back only when the consumer
-        has received the item's outcome, so at most ``concurrency`` items are ever read ahead.
+        takes the item's outcome (``Outcomes``), so at most ``concurrency`` items are read ahead.
         A free slot costs no await. The driver yields to the loop once per ``run`` items, so
         starting a full window takes about ``_FILL_TURNS`` loop turns whatever the concurrency
         (10,000 items at one turn each cost ~20% of the client's CPU at scale). A window of up
@@ -113,11 +114,11 @@ class _Run:
         next item is pulled, which a small window's downloads measure better with.
         """
         run = -(-self.concurrency // _FILL_TURNS)
-        slots = Slots(self.concurrency)
+        slots = self.slots
         try:
             with self.scope:
                 items = enumerate_items(self.items)
-                async with self.send, aclosing(items), anyio.create_task_group() as group:
+                async with aclosing(items), anyio.create_task_group() as group:
                     pulled = 0
                     while True:
                         pulled += 1
@@ -131,10 +132,11 @@ class _Run:
                         except Exception as exc:  # the caller's iterable failed: stop
                             self.fail(ValidationError("items", f"the input failed: {exc!r}"))
                             break
-                        group.start_soon(self.work, index, item, slots)
+                        group.start_soon(self.work, index, item)
                 if self.fatal is None:
                     self.finished = True
         finally:
+            self.outcomes.close()
             self.stopped.set()
 
     def fail(self, error: RadientError) -> None:
@@ -143,17 +145,18 @@ class _Run:
             self.fatal = error
         self.scope.cancel()
 
-    async def work(self, index: int, item: BatchItem, slots: Slots) -> None:
-        """Run one item to its outcome and hand it to the consumer (backpressure included)."""
+    async def work(self, index: int, item: BatchItem) -> None:
+        """Run one item to its outcome and hand it to the consumer, with the item's slot."""
         try:
             outcome = await self.outcome_of(index, item)
-            await self.send.send(outcome)
         except ManifestMismatchError as exc:
+            self.slots.release()
             self.fail(exc)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the consumer left; the batch is being cancelled
-        finally:
-            slots.release()
+        except BaseException:
+            self.slots.release()
+            raise
+        else:
+            self.outcomes.put(outcome)
 
     async def outcome_of(self, index: int, item: BatchItem) -> BatchOutcome:
         """The item's outcome; whatever goes wrong in it is the item's, never the batch's."""
@@ -366,7 +369,8 @@ async def run_batch(
         folder = await anyio.to_thread.run_sync(_checked_folder, os.fspath(download_to))
     book = await Manifest.open(manifest) if manifest is not None else None
     sink = make_progress(progress, length_of(items))
-    send, receive = anyio.create_memory_object_stream[BatchOutcome](0)
+    slots = Slots(limit)
+    received = Outcomes(slots)
     run = _Run(
         jobs,
         items,
@@ -376,23 +380,21 @@ async def run_batch(
         limit,
         book,
         sink,
-        send,
+        slots,
+        received,
         folder=folder,
     )
     try:
         start(run.drive)
     except BaseException:
-        send.close()
-        receive.close()
         sink.close()
         raise
     try:
-        with receive:
-            outcomes = in_order(receive) if ordered else receive
-            async for outcome in outcomes:
-                if fail_fast and outcome.error is not None:
-                    raise outcome.error
-                yield outcome
+        outcomes = in_order(received) if ordered else received
+        async for outcome in outcomes:
+            if fail_fast and outcome.error is not None:
+                raise outcome.error
+            yield outcome
         if run.fatal is not None:
             raise run.fatal
         if not run.finished:

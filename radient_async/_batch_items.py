@@ -10,7 +10,6 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterab
 from typing import Any
 
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ._errors import RadientError, ValidationError
 from ._keys import check_idempotency_key
@@ -110,9 +109,7 @@ def item_error(exc: Exception) -> RadientError:
     return error
 
 
-async def in_order(
-    receive: MemoryObjectReceiveStream[BatchOutcome],
-) -> AsyncIterator[BatchOutcome]:
+async def in_order(receive: AsyncIterable[BatchOutcome]) -> AsyncIterator[BatchOutcome]:
     """Outcomes re-ordered by input index (later ones wait for earlier ones)."""
     pending: dict[int, BatchOutcome] = {}
     expected = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -102,6 +103,34 @@ async def test_input_is_consumed_lazily_even_when_endless(radient_server: Thread
                 break
     # consumed, plus the concurrency in flight, plus one pulled as the 10th outcome was delivered
     assert pulled <= 10 + 4 + 1
+
+
+async def test_a_finished_item_ends_its_task_without_waiting_for_the_consumer(
+    radient_server: ThreadedServer,
+) -> None:
+    # The consumer holds back after its first outcome. The other items finish meanwhile: their
+    # tasks end with their outcomes queued (each still holding its slot, so no more are pulled),
+    # instead of each task waiting on an event of its own until the consumer comes for it.
+    def item_tasks() -> int:
+        return sum(t.get_name().endswith("_Run.work") for t in asyncio.all_tasks())
+
+    pulled = 0
+
+    def prompts() -> Iterator[str]:
+        nonlocal pulled
+        for i in range(24):
+            pulled += 1
+            yield f"queued {i}"
+
+    async with open_session(radient_server) as session:
+        outcomes = session.map(prompts(), concurrency=8, sync_mode=True, image_size=TINY)
+        first = await outcomes.__anext__()
+        with anyio.fail_after(10):  # a bound on a stuck run, not a timing: it ends in ~0.1 s
+            while item_tasks() or radient_server.stats.jobs_created < 9:
+                await anyio.sleep(0.01)
+        assert pulled == 9  # the first item's slot came back when it was taken: one more pulled
+        rest = [o async for o in outcomes]
+    assert sorted(o.index for o in [first, *rest]) == list(range(24))
 
 
 async def test_free_capacity_starts_items_in_runs_not_one_loop_turn_each(
