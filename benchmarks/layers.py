@@ -94,7 +94,7 @@ def _layers(
     def call() -> Awaitable[Any]:
         now = calls.clock.now()
         http = build_generate(api, request, "k" * 32)
-        return calls.api(http, deadline=now + 60, latest=now + 600, urgent=True)
+        return calls.api(http, deadline=now + 60, latest=now + 600)
 
     return {
         "generate: raw aiohttp": raw_generate,

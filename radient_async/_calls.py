@@ -36,7 +36,7 @@ from ._http import StreamedResponse, Transport
 from ._protocol import error_for_response, redirect_for
 from ._ratelimit import RateGate
 from ._retry import RetryBudget, RetryPolicy, parse_retry_after, retry_delay
-from ._slots import Slots
+from ._slots import NORMAL, Slots
 
 __all__ = ["Calls", "Transient"]
 
@@ -114,19 +114,19 @@ class Calls:
         deadline: float,
         latest: float = math.inf,
         request_id: str | None = None,
-        urgent: bool = False,
+        turn: int = NORMAL,
     ) -> HttpResponse:
         """An API call, retried until ``deadline``; the final response (maybe a permanent 4xx).
 
-        Waiting for its turn pushes ``deadline`` back, up to ``latest``. An ``urgent`` call (a
-        submit) takes the next free request slot before other waiters.
+        Waiting for its turn pushes ``deadline`` back, up to ``latest``. A call of an earlier
+        ``turn`` (``Slots``: a probe poll, a submit) takes the next free request slot first.
         """
         window = _Window(deadline, latest)
         exchange: Exchange[HttpResponse] = self._read_whole
         if request_id is not None:
             exchange = partial(self._read_whole, request_id=request_id)
         return await self._retrying(
-            request, window, self.requests, exchange, cap=self._timeouts.request, urgent=urgent
+            request, window, self.requests, exchange, cap=self._timeouts.request, turn=turn
         )
 
     async def stream(
@@ -147,14 +147,14 @@ class Calls:
         exchange: Exchange[T],
         *,
         cap: float | None,
-        urgent: bool = False,
+        turn: int = NORMAL,
     ) -> T:
         """Attempts (``_hops``) until one succeeds, a failure is permanent or time runs out."""
         number = 0
         while True:
             number += 1
             try:
-                result = await self._hops(request, window, slots, exchange, cap=cap, urgent=urgent)
+                result = await self._hops(request, window, slots, exchange, cap=cap, turn=turn)
             except (APIConnectionError, IntegrityError) as exc:
                 if isinstance(exc, _OutOfTime):
                     raise
@@ -238,7 +238,7 @@ class Calls:
         exchange: Exchange[T],
         *,
         cap: float | None,
-        urgent: bool = False,
+        turn: int = NORMAL,
     ) -> T:
         """One attempt, following redirects; every hop waits for the gate and a slot.
 
@@ -249,8 +249,8 @@ class Calls:
         for _ in range(_MAX_REDIRECTS + 1):
             # The common case, a free gate and a free slot, costs no await (and no clock read).
             passed = self.gate.try_turn() if self._api.is_own_origin(hop.url) else True
-            if not (passed and slots.try_acquire(urgent)):
-                await self._admit(hop, window, slots, urgent, gate_passed=passed)
+            if not (passed and slots.try_acquire()):
+                await self._admit(hop, window, slots, turn, gate_passed=passed)
             try:
                 left = window.end - self.clock.now()
                 if left <= 0:
@@ -264,7 +264,7 @@ class Calls:
         raise APIConnectionError(f"{request.method} {request.url}: too many redirects")
 
     async def _admit(
-        self, hop: HttpRequest, window: _Window, slots: Slots, urgent: bool, *, gate_passed: bool
+        self, hop: HttpRequest, window: _Window, slots: Slots, turn: int, *, gate_passed: bool
     ) -> None:
         """Wait for the rate gate (API origin only; unless ``gate_passed``) and a slot, at most
         until ``window.latest``; the time waited is given back to the call's window."""
@@ -274,7 +274,7 @@ class Calls:
             raise _OutOfTime(hop, self.clock.now() - started, "the rate limiter")
         timeout = None if latest == math.inf else max(0.0, latest - self.clock.now())
         try:
-            await slots.acquire(timeout, urgent=urgent)
+            await slots.acquire(timeout, turn=turn)
         except TimeoutError:
             raise _OutOfTime(hop, self.clock.now() - started, "a free slot") from None
         window.waited(self.clock.now() - started)

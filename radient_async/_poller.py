@@ -32,7 +32,7 @@ from ._models import (
 from ._offload import Offload
 from ._polling import FirstLook, PollPolicy, poll_delay
 from ._protocol import JobAnswer, build_generate, check_answer, poll_hint
-from ._slots import Slots
+from ._slots import URGENT, Slots
 from ._watch import JobSlot, Watch
 
 __all__ = ["Jobs"]
@@ -118,7 +118,7 @@ class Jobs:
             # The send has Timeouts.request once its turn comes; the turn, the job's deadline.
             deadline = submitted_at + self._timeouts.request
             latest = submitted_at + timeout
-            response = await self.calls.api(http, deadline=deadline, latest=latest, urgent=True)
+            response = await self.calls.api(http, deadline=deadline, latest=latest, turn=URGENT)
             answer = self.read_now(response, None, request.num_images)
             if answer is None:
                 answer = await self.read_off_loop(response, None, request.num_images)
@@ -212,6 +212,8 @@ class Jobs:
             for scope in self._waiting_to_learn:
                 scope.cancel()
 
-    def delay(self, elapsed: float, hint: float | None, first: float | None) -> float:
-        """The wait before the next poll of a job ``elapsed`` seconds old."""
-        return poll_delay(self.poll, elapsed, hint=hint, rng=self._rng, first=first)
+    def delay(
+        self, elapsed: float, hint: float | None, first: float | None, phase: float | None = None
+    ) -> float:
+        """The wait before the next poll of a job ``elapsed`` seconds old (a probe: ``phase``)."""
+        return poll_delay(self.poll, elapsed, hint=hint, rng=self._rng, first=first, phase=phase)

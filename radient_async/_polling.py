@@ -17,7 +17,7 @@ import attrs
 from ._errors import ConfigurationError
 from ._validate import fraction, integer, seconds, setting
 
-__all__ = ["FirstLook", "PollPolicy", "poll_delay"]
+__all__ = ["FirstLook", "PollPolicy", "poll_delay", "probe_delay"]
 
 
 _interval = setting(seconds())
@@ -69,6 +69,7 @@ class FirstLook:
     probes: int = 2
     at: float | None = None  # seconds after submission
     probing: int = 0  # probes polling right now
+    launched: int = 0  # probes started so far (each looks at its own phase of the schedule)
     watching: int = 0  # jobs given a first look and not yet ended, probes included
     generations: float = 0.0  # looks learned from, each counted 1/watching
 
@@ -82,8 +83,14 @@ class FirstLook:
         if self.probing < self.probes:
             self.probing += 1
             self.watching += 1
+            self.launched += 1
             return policy.first_delay
         return None
+
+    def probe_phase(self) -> float:
+        """The phase (``probe_delay``) of the probe ``plan`` started last: the probes take
+        evenly spread phases, so that they look in turn rather than together."""
+        return ((self.launched - 1) % self.probes) / self.probes
 
     def ended(self, *, probe: bool) -> None:
         """A job given a wait by ``plan`` stopped polling (done or not); a probe's end lets
@@ -122,15 +129,19 @@ def poll_delay(
     hint: float | None = None,
     rng: random.Random | None = None,
     first: float | None = None,
+    phase: float | None = None,
 ) -> float:
     """Seconds to wait before the next poll of a job that has been running ``elapsed`` seconds.
 
     A server hint wins, clamped to ``[min_interval/2, max_interval]`` so a hostile hint can neither
-    flood the server nor stall the job. Otherwise: ``first`` (or ``first_delay``) for the first
-    look, then ``clamp(elapsed * growth, min_interval, max_interval)``, jittered by ±``jitter``.
+    flood the server nor stall the job. A probe (``phase``) looks on its grid (``probe_delay``).
+    Otherwise: ``first`` (or ``first_delay``) for the first look, then
+    ``clamp(elapsed * growth, min_interval, max_interval)``, jittered by ±``jitter``.
     """
     if hint is not None:
         return min(max(hint, policy.min_interval / 2), policy.max_interval)
+    if phase is not None and policy.growth > 0:
+        return probe_delay(policy, elapsed, phase)
     if first is not None:
         base = first
     elif elapsed <= 0:
@@ -139,3 +150,17 @@ def poll_delay(
         base = min(max(elapsed * policy.growth, policy.min_interval), policy.max_interval)
     spread = policy.jitter * (2 * (rng or random).random() - 1)
     return base * (1 + spread)
+
+
+def probe_delay(policy: PollPolicy, elapsed: float, phase: float) -> float:
+    """A probe's wait for its next look, on a fixed grid of ages: ``first_delay`` times
+    ``(1 + growth) ** (n + phase)``, at least ``min_interval`` and at most ``max_interval``
+    apart. About as many looks as the policy's schedule, but two probes at phases 0 and 1/2
+    take turns: the first to see a job done sees it at most ~12% late, not 25% (every job's
+    first look is learned from that sighting). No jitter: there are only a couple of probes.
+    """
+    ratio = 1.0 + policy.growth
+    earliest = max(elapsed, 0.0) + policy.min_interval
+    steps = math.ceil(math.log(earliest / policy.first_delay, ratio) - phase)
+    look: float = policy.first_delay * ratio ** (max(steps, 0) + phase)
+    return min(max(look - elapsed, policy.min_interval), policy.max_interval)

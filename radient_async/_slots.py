@@ -2,9 +2,9 @@
 
 anyio's ``CapacityLimiter`` tracks borrowers and always checkpoints; the session acquires a slot
 several times per job, so this one takes the free path without awaiting anything, and hands a
-released slot straight to the longest waiter (urgent ones first), which keeps the caps fair
-under load. A waiter waits on a plain asyncio future (sessions run on asyncio): no event object,
-no lookup of the running async library.
+released slot straight to the longest waiter of the first turn (``LEAD``, then ``URGENT``, then
+``NORMAL``), which keeps the caps fair under load. A waiter waits on a plain asyncio future
+(sessions run on asyncio): no event object, no lookup of the running async library.
 """
 
 from __future__ import annotations
@@ -14,41 +14,49 @@ import collections
 import contextlib
 from types import TracebackType
 
-__all__ = ["Slots"]
+__all__ = ["LEAD", "NORMAL", "URGENT", "Slots"]
+
+# Turns, first served first. A plain int each: the hot path compares and indexes them.
+LEAD = 0  # the few calls every other job's schedule is learned from (a session's probe polls)
+URGENT = 1  # submits: a job not yet submitted is not being worked on at all
+NORMAL = 2  # everything else (status polls, downloads)
 
 
 class Slots:
     """At most ``total`` holders at a time; waiters are served first come, first served."""
 
-    __slots__ = ("_free", "_urgent", "_waiters", "total")
+    __slots__ = ("_free", "_queues", "total")
 
     def __init__(self, total: int) -> None:
         self.total = total
         self._free = total
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        # One queue of waiters per turn. A free slot and a waiter never coexist: ``release``
+        # hands its slot to a waiter when there is one, so a free slot can be taken at once.
+        self._queues: tuple[collections.deque[asyncio.Future[None]], ...] = tuple(
+            collections.deque() for _ in (LEAD, URGENT, NORMAL)
+        )
 
     @property
     def in_use(self) -> int:
         """How many slots are held right now."""
         return self.total - self._free
 
-    def try_acquire(self, urgent: bool = False) -> bool:
-        """Take a slot if one is free and nobody who comes first is waiting; never waits."""
-        if self._free > 0 and not self._urgent and (urgent or not self._waiters):
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free (then nobody is waiting for one); never waits."""
+        if self._free > 0:
             self._free -= 1
             return True
         return False
 
-    async def acquire(self, timeout: float | None = None, *, urgent: bool = False) -> None:
+    async def acquire(self, timeout: float | None = None, *, turn: int = NORMAL) -> None:
         """Take a slot, waiting for one (at most ``timeout`` seconds: ``TimeoutError``).
 
-        ``urgent`` waiters are served before the others (submits before status polls: a job
-        not yet submitted is not being worked on at all).
+        Waiters of an earlier ``turn`` are served first: probe polls, then submits, then the
+        rest; each turn first come, first served.
         """
-        if self.try_acquire(urgent):
+        if self.try_acquire():
             return
-        queue = self._urgent if urgent else self._waiters
+        queue = self._queues[turn]
         loop = asyncio.get_running_loop()
         granted: asyncio.Future[None] = loop.create_future()
         queue.append(granted)
@@ -68,11 +76,11 @@ class Slots:
                 timer.cancel()
 
     def release(self) -> None:
-        """Give a slot back, directly to the first (urgent, then other) waiter if there is one.
+        """Give a slot back, directly to the first waiter of the first turn if there is one.
 
         A waiter whose task was cancelled has a cancelled future and is passed over.
         """
-        for queue in (self._urgent, self._waiters):
+        for queue in self._queues:
             while queue:
                 waiter = queue.popleft()
                 if not waiter.done():

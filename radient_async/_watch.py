@@ -32,7 +32,7 @@ from ._jobs import JobFeed, open_job
 from ._models import MAX_NUM_IMAGES, GenerationResult, Image, JobStatus, JobUpdate
 from ._polling import FirstLook, PollPolicy
 from ._protocol import JobAnswer, build_status, poll_hint
-from ._slots import Slots
+from ._slots import LEAD, NORMAL, Slots
 from ._status import StatusMachine, Step, parse_status
 
 __all__ = ["JobSlot", "Watch", "WatchHost"]
@@ -52,7 +52,9 @@ class WatchHost(Protocol):
     poll: PollPolicy
     first_look: FirstLook
 
-    def delay(self, elapsed: float, hint: float | None, first: float | None) -> float: ...
+    def delay(
+        self, elapsed: float, hint: float | None, first: float | None, phase: float | None = None
+    ) -> float: ...
 
     async def wait_to_learn(self, timeout: float) -> bool: ...
 
@@ -105,6 +107,7 @@ class Watch:
         "machine",
         "max_images",
         "peers",
+        "phase",
         "planning",
         "probe",
         "prompt",
@@ -139,6 +142,7 @@ class Watch:
         self.settling = False  # True while settle() reports to the handle
         self.planning = False  # the next look is a first look, planned from what was learned
         self.probe = False  # polling on the policy's schedule to learn how long jobs take
+        self.phase: float | None = None  # a probe's phase of that schedule (``probe_delay``)
         self.peers = 0  # jobs watched when its first look was planned; 0: not counted in them
         self.started_at = 0.0  # when the server got the job (as the submit left), session clock
         self.scope: anyio.CancelScope | None = None
@@ -272,12 +276,14 @@ class Watch:
             if wait is not None:
                 self.planning, self.peers = False, jobs.first_look.watching
                 self.probe = jobs.first_look.at is None
-                planned = not self.probe and wait > 0  # a job already past it just looks
-                return jobs.delay(elapsed, None, wait), planned
+                if self.probe:
+                    self.phase = jobs.first_look.probe_phase()
+                    return jobs.delay(elapsed, None, None, self.phase), False
+                return jobs.delay(elapsed, None, wait), wait > 0  # one already past it just looks
             patience = jobs.delay(elapsed, None, policy.max_interval)
             if not await jobs.wait_to_learn(min(patience, self.deadline - clock.now())):
                 return 0.0, False
-        return jobs.delay(clock.now() - self.started_at, hint, None), False
+        return jobs.delay(clock.now() - self.started_at, hint, None, self.phase), False
 
     def _learn(self, job: WireJob, planned: bool, sent_at: float) -> None:
         """What this look teaches the session about when to look at a job first.
@@ -321,8 +327,11 @@ class Watch:
         jobs = self.jobs
         request = build_status(jobs.api, self.request_id, self.feed.handle.provider)
         deadline = self.deadline  # a poll retries, and waits its turn, until the job's deadline
+        # A probe's look goes before queued submits: every waiting job's first look is learned
+        # from it (behind 10,000 submits, a 5 s job's first probe look left 6.6 s in).
+        turn = LEAD if self.probe else NORMAL
         response = await jobs.calls.api(
-            request, deadline=deadline, latest=deadline, request_id=self.request_id
+            request, deadline=deadline, latest=deadline, request_id=self.request_id, turn=turn
         )
         answer = jobs.read_now(response, self.request_id, self.max_images)
         if answer is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radient_async._polling import FirstLook, PollPolicy, poll_delay
+from radient_async._polling import FirstLook, PollPolicy, poll_delay, probe_delay
 
 
 class FixedRandom(random.Random):
@@ -171,6 +172,45 @@ def test_policy_is_frozen_and_keyword_only() -> None:
 
 
 # -- the learned first look ----------------------------------------------------------------------
+
+
+def _probe_ages(policy: PollPolicy, phase: float, until: float) -> list[float]:
+    """The ages at which a probe at ``phase`` looks, up to ``until`` seconds."""
+    ages, age = [], 0.0
+    while age < until:
+        wait = probe_delay(policy, age, phase)
+        assert policy.min_interval <= wait <= policy.max_interval
+        age += wait
+        ages.append(age)
+    return ages
+
+
+def test_two_probes_look_in_turn_not_together() -> None:
+    # Every waiting job's first look is learned from the first probe look that finds a job
+    # done, so how late that look can be is how late all of them are. Two probes on one
+    # schedule (jitter barely parts them) see a job up to 25% late; taking turns, ~12%.
+    policy = PollPolicy()
+    even, odd = _probe_ages(policy, 0.0, 30), _probe_ages(policy, 0.5, 30)
+    plain = PollPolicy(jitter=0)
+    ages, age = [], 0.0
+    while age < 30:
+        age += poll_delay(plain, age)
+        ages.append(age)
+    assert len(even) <= len(ages) + 2  # about as many looks as the policy's own schedule
+    assert len(odd) <= len(ages) + 2
+    merged = sorted(even + odd)
+    late = [later / earlier for earlier, later in itertools.pairwise(merged) if earlier >= 1]
+    assert max(late) <= 1.25**0.5 + 1e-9
+
+
+def test_the_probes_take_evenly_spread_phases() -> None:
+    model = FirstLook(probes=2)
+    phases = []
+    for _ in range(3):
+        assert model.plan(POLICY) == POLICY.first_delay
+        phases.append(model.probe_phase())
+        model.ended(probe=True)
+    assert phases == [0.0, 0.5, 0.0]
 
 
 def test_before_anything_is_known_two_jobs_probe_and_the_rest_wait() -> None:

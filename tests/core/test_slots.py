@@ -7,29 +7,31 @@ import asyncio
 import anyio
 import pytest
 
-from radient_async._slots import Slots
+from radient_async._slots import LEAD, NORMAL, URGENT, Slots
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_waiters_are_served_first_come_urgent_ones_first() -> None:
+async def test_waiters_are_served_by_turn_then_first_come() -> None:
     slots = Slots(1)
     await slots.acquire()
     served: list[str] = []
 
-    async def wait(name: str, urgent: bool) -> None:
-        await slots.acquire(urgent=urgent)
+    async def wait(name: str, turn: int) -> None:
+        await slots.acquire(turn=turn)
         served.append(name)
         slots.release()
 
+    queued = [("poll 1", NORMAL), ("poll 2", NORMAL), ("submit 1", URGENT), ("probe 1", LEAD)]
     async with anyio.create_task_group() as group:
-        for name, urgent in [("poll 1", False), ("poll 2", False), ("submit 1", True)]:
-            group.start_soon(wait, name, urgent)
+        for name, turn in queued:
+            group.start_soon(wait, name, turn)
             await anyio.wait_all_tasks_blocked()
-        group.start_soon(wait, "submit 2", True)
+        group.start_soon(wait, "submit 2", URGENT)
+        group.start_soon(wait, "probe 2", LEAD)
         await anyio.wait_all_tasks_blocked()
         slots.release()
-    assert served == ["submit 1", "submit 2", "poll 1", "poll 2"]
+    assert served == ["probe 1", "probe 2", "submit 1", "submit 2", "poll 1", "poll 2"]
     assert slots.in_use == 0
 
 
@@ -37,7 +39,7 @@ async def test_a_cancelled_urgent_waiter_leaves_its_queue() -> None:
     slots = Slots(1)
     await slots.acquire()
     with pytest.raises(TimeoutError):
-        await slots.acquire(0.01, urgent=True)
+        await slots.acquire(0.01, turn=URGENT)
     slots.release()
     await slots.acquire()  # the slot was not handed to the waiter that gave up
     assert slots.in_use == 1
@@ -45,7 +47,7 @@ async def test_a_cancelled_urgent_waiter_leaves_its_queue() -> None:
 
 async def test_a_free_slot_is_taken_without_waiting() -> None:
     slots = Slots(2)
-    await slots.acquire(urgent=True)
+    await slots.acquire(turn=URGENT)
     await slots.acquire()
     assert slots.in_use == 2
 

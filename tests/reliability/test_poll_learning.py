@@ -76,6 +76,29 @@ async def test_before_any_job_is_done_only_the_probes_poll(hostile: Any) -> None
     assert len(jobs.polls) <= 1.5 * 40
 
 
+async def test_a_probes_look_goes_before_queued_submits(hostile: Any) -> None:
+    # 80 submits queue for 4 request slots, each answered after 0.05 s: ~1 s of submitting. A
+    # probe's looks are what every waiting job's first look is learned from, so its first look
+    # (due 0.1 s after its submit) takes the next free slot, not the one after the last submit.
+    jobs = Jobs()
+
+    async def slow_submit(request: web.Request) -> web.Response:
+        await anyio.sleep(0.05)
+        return await jobs.submit(request)
+
+    async def image(request: web.Request) -> web.Response:
+        return web.Response(body=PNG, content_type="image/png")
+
+    routes = {"POST /v1/images/generate": slow_submit, "GET /v1/images/status": jobs.status}
+    server = await hostile({**routes, "GET /i.png": image})
+    async with ra.Session(KEY, server.base_url, limits=ra.Limits(requests=4)) as session:
+        await run_batch(session, 80)
+    calls = [seen.path for seen in server.seen if seen.path != "/i.png"]
+    first_look = calls.index("/v1/images/status")
+    submits_after = calls[first_look:].count("/v1/images/generate")
+    assert submits_after >= 40, calls  # 0 when looks queue behind every submit
+
+
 async def test_a_batch_polls_each_job_about_once(hostile: Any) -> None:
     jobs = Jobs()
     server = await server_of(hostile, jobs)
