@@ -21,6 +21,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -146,36 +147,20 @@ class _Run:
         self.scope.cancel()
 
     async def work(self, index: int, item: BatchItem) -> None:
-        """Run one item to its outcome and hand it to the consumer, with the item's slot."""
-        try:
-            outcome = await self.outcome_of(index, item)
-        except ManifestMismatchError as exc:
-            self.slots.release()
-            self.fail(exc)
-        except BaseException:
-            self.slots.release()
-            raise
-        else:
-            self.outcomes.put(outcome)
+        """Run one item to its outcome and hand it to the consumer, with the item's slot.
 
-    async def outcome_of(self, index: int, item: BatchItem) -> BatchOutcome:
-        """The item's outcome; whatever goes wrong in it is the item's, never the batch's."""
+        Whatever goes wrong in an item is the item's, never the batch's, except a manifest
+        that does not match the input: that stops the batch (and its slots go with it).
+        """
         state = _Item(index, item)
         try:
-            return await self._run(state)
-        except ManifestMismatchError:
-            raise
+            outcome = await self._run(state)
+        except ManifestMismatchError as exc:
+            self.fail(exc)
+            return
         except Exception as exc:
-            error = exc if isinstance(exc, RadientError) else item_error(exc)
-        self.progress.failed()
-        await self._record_failure(state, error)
-        return BatchOutcome(
-            index=index,
-            item=item,
-            request_id=state.request_id,
-            error=error,
-            resubmitted=state.resubmitted,
-        )
+            outcome = await self._failed(state, exc)
+        self.outcomes.put(outcome)
 
     async def _run(self, state: _Item) -> BatchOutcome:
         request = to_request(state.item, self.defaults)
@@ -273,27 +258,41 @@ class _Run:
             handle = self.jobs.attach(entry.request_id, entry.provider)
             self._started(state, handle)
             return handle
-        index, fingerprint = state.index, state.fingerprint
         key = item_idempotency_key(state.item)
         if key is None and self.manifest:
-            key = self.manifest.idempotency_key(index, fingerprint)
-
-        async def submitted(handle: JobHandle) -> None:
-            if self.manifest:
-                await self.manifest.record(
-                    ManifestEntry(
-                        index, fingerprint, handle.request_id, handle.provider, "submitted"
-                    )
-                )
-            self._started(state, handle)
-
+            key = self.manifest.idempotency_key(state.index, state.fingerprint)
+        # A partial, not a closure: it lives as long as the job, 10,000 of them in a big batch.
+        submitted = partial(self._submitted, state)
         return await self.jobs.submit_and_watch(request, idempotency_key=key, submitted=submitted)
+
+    async def _submitted(self, state: _Item, handle: JobHandle) -> None:
+        """The item's job was submitted: note it in the manifest and count it."""
+        if self.manifest:
+            await self.manifest.record(
+                ManifestEntry(
+                    state.index, state.fingerprint, handle.request_id, handle.provider, "submitted"
+                )
+            )
+        self._started(state, handle)
 
     def _started(self, state: _Item, handle: JobHandle) -> None:
         state.request_id = handle.request_id
         if not state.counted:  # a job resubmitted for a lost one is still one item in flight
             state.counted = True
             self.progress.submitted()
+
+    async def _failed(self, state: _Item, exc: Exception) -> BatchOutcome:
+        """The outcome of an item that failed with ``exc`` (typed, if it is not), recorded."""
+        error = exc if isinstance(exc, RadientError) else item_error(exc)
+        self.progress.failed()
+        await self._record_failure(state, error)
+        return BatchOutcome(
+            index=state.index,
+            item=state.item,
+            request_id=state.request_id,
+            error=error,
+            resubmitted=state.resubmitted,
+        )
 
     async def _record_failure(self, state: _Item, error: RadientError) -> None:
         """Note a failed item; only a job the server failed is final, the rest re-attach later."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 
 __all__ = ["SYSTEM_CLOCK", "Clock"]
 
@@ -21,13 +22,14 @@ class Clock:
         """Seconds on a monotonic clock."""
         return time.monotonic()
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` (0 or less: a bare checkpoint).
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Wait ``seconds`` (0 or less: a bare checkpoint); a subclass may be ``async def``.
 
-        asyncio's own sleep, not anyio's wrapper of it: sessions run on asyncio, and each of
-        thousands of sleeping jobs would hold two more coroutines.
+        asyncio's own sleep, handed back as it is: sessions run on asyncio, and each of
+        thousands of sleeping jobs would hold a coroutine more per wrapper (anyio's, or an
+        ``async def`` here).
         """
-        await asyncio.sleep(max(0.0, seconds))
+        return asyncio.sleep(max(0.0, seconds))
 
 
 SYSTEM_CLOCK = Clock()
