@@ -14,7 +14,8 @@ __all__ = ["SYSTEM_CLOCK", "Clock"]
 
 
 class Clock:
-    """Monotonic seconds and an async sleep; subclass both to run on virtual time."""
+    """Monotonic seconds, an async sleep, and a sleep that can be woken (``until``); subclass
+    ``now`` and ``sleep`` to run on virtual time (and ``until``, for it to wake early there)."""
 
     __slots__ = ()
 
@@ -30,6 +31,29 @@ class Clock:
         ``async def`` here).
         """
         return asyncio.sleep(max(0.0, seconds))
+
+    async def until(self, woken: asyncio.Future[bool], seconds: float) -> bool:
+        """Wait for ``woken`` (set True by whoever wakes the waiter) at most ``seconds``: its
+        result, or False on time.
+
+        A timer on the future, not a cancel scope around a sleep: thousands of jobs wait so at
+        once, and cancelling a scope costs anyio a repr of its task. A subclass that replaced
+        ``sleep`` sleeps the whole time in its own clock instead, then says if it was woken.
+        """
+        if type(self).sleep is not Clock.sleep:
+            await self.sleep(seconds)
+            return woken.done() and not woken.cancelled() and woken.result()
+        timer = asyncio.get_running_loop().call_later(max(0.0, seconds), _ring, woken)
+        try:
+            return await woken
+        finally:
+            timer.cancel()
+
+
+def _ring(woken: asyncio.Future[bool]) -> None:
+    """A waiter's time is up: it wakes with False, unless it was just woken."""
+    if not woken.done():
+        woken.set_result(False)
 
 
 SYSTEM_CLOCK = Clock()

@@ -11,12 +11,11 @@ The watcher of one job is ``_watch.Watch``; ``Jobs`` is the ``WatchHost`` it rel
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
-
-import anyio
 
 from ._calls import Calls
 from ._config import Timeouts
@@ -64,7 +63,7 @@ class Jobs:
         self._fetcher = fetcher
         self._rng = rng
         self.first_look = FirstLook()
-        self._waiting_to_learn: set[anyio.CancelScope] = set()
+        self._waiting_to_learn: set[asyncio.Future[bool]] = set()
         self.spawn: Spawn | None = None
 
     async def submit(
@@ -197,20 +196,19 @@ class Jobs:
 
     async def wait_to_learn(self, timeout: float) -> bool:
         """Sleep until the session learns when to look first (True), at most ``timeout`` (False)."""
-        scope = anyio.CancelScope()
-        self._waiting_to_learn.add(scope)
+        woken: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting_to_learn.add(woken)
         try:
-            with scope:
-                await self.calls.clock.sleep(timeout)
+            return await self.calls.clock.until(woken, timeout)
         finally:
-            self._waiting_to_learn.discard(scope)
-        return scope.cancelled_caught
+            self._waiting_to_learn.discard(woken)
 
     def seen_done(self, elapsed: float) -> None:
         """A job looked at on the policy's schedule was done ``elapsed`` seconds in."""
         if self.first_look.seen_done(elapsed):
-            for scope in self._waiting_to_learn:
-                scope.cancel()
+            for woken in self._waiting_to_learn:
+                if not woken.done():
+                    woken.set_result(True)
 
     def delay(
         self, elapsed: float, hint: float | None, first: float | None, phase: float | None = None

@@ -76,6 +76,19 @@ async def test_before_any_job_is_done_only_the_probes_poll(hostile: Any) -> None
     assert len(jobs.polls) <= 1.5 * 40
 
 
+async def test_the_waiting_jobs_are_woken_as_soon_as_a_probe_sees_one_done(hostile: Any) -> None:
+    # Waiting jobs look anyway after ``max_interval``; here that is 10 minutes, so only being
+    # woken by the probe's sighting lets the batch finish inside the bound.
+    jobs = Jobs()
+    server = await server_of(hostile, jobs)
+    poll = ra.PollPolicy(max_interval=600)
+    async with ra.Session(KEY, server.base_url, poll=poll) as session:
+        with anyio.fail_after(30):
+            await run_batch(session, 12)
+    assert len(jobs.polled_before_first_done()) <= 2
+    assert {request_id for request_id, done in jobs.polls if done} == set(jobs.started)
+
+
 async def test_a_probes_look_goes_before_queued_submits(hostile: Any) -> None:
     # 80 submits queue for 4 request slots, each answered after 0.05 s: ~1 s of submitting. A
     # probe's looks are what every waiting job's first look is learned from, so its first look
