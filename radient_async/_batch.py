@@ -104,7 +104,7 @@ class _Run:
     finished: bool = False
 
     async def drive(self) -> None:
-        """Feed items to workers as capacity frees up; close the stream when all are done.
+        """Feed items to workers as capacity frees up; close ``outcomes`` when all are done.
 
         A slot is taken *before* the next item is pulled and given back only when the consumer
         takes the item's outcome (``Outcomes``), so at most ``concurrency`` items are read ahead.

@@ -109,7 +109,6 @@ class Watch:
         "peers",
         "phase",
         "planning",
-        "probe",
         "prompt",
         "provider",
         "request_id",
@@ -141,8 +140,9 @@ class Watch:
         self.incoherent_answers = 0
         self.settling = False  # True while settle() reports to the handle
         self.planning = False  # the next look is a first look, planned from what was learned
-        self.probe = False  # polling on the policy's schedule to learn how long jobs take
-        self.phase: float | None = None  # a probe's phase of that schedule (``probe_delay``)
+        # A probe (polling on the policy's schedule to learn how long jobs take) has a phase of
+        # that schedule (``probe_delay``); any other job has none.
+        self.phase: float | None = None
         self.peers = 0  # jobs watched when its first look was planned; 0: not counted in them
         self.started_at = 0.0  # when the server got the job (as the submit left), session clock
         self.scope: anyio.CancelScope | None = None
@@ -263,7 +263,7 @@ class Watch:
                     return
         finally:
             if self.peers:
-                self.jobs.first_look.ended(probe=self.probe)
+                self.jobs.first_look.ended(probe=self.phase is not None)
 
     async def _next_delay(self, hint: float | None) -> tuple[float, bool]:
         """The wait before the next look, and whether it is a first look planned from what the
@@ -275,8 +275,7 @@ class Watch:
             wait = jobs.first_look.plan(policy, elapsed=elapsed)
             if wait is not None:
                 self.planning, self.peers = False, jobs.first_look.watching
-                self.probe = jobs.first_look.at is None
-                if self.probe:
+                if jobs.first_look.at is None:  # nothing learned yet: this job probes
                     self.phase = jobs.first_look.probe_phase()
                     return jobs.delay(elapsed, None, None, self.phase), False
                 return jobs.delay(elapsed, None, wait), wait > 0  # one already past it just looks
@@ -329,7 +328,7 @@ class Watch:
         deadline = self.deadline  # a poll retries, and waits its turn, until the job's deadline
         # A probe's look goes before queued submits: every waiting job's first look is learned
         # from it (behind 10,000 submits, a 5 s job's first probe look left 6.6 s in).
-        turn = LEAD if self.probe else NORMAL
+        turn = NORMAL if self.phase is None else LEAD
         response = await jobs.calls.api(
             request, deadline=deadline, latest=deadline, request_id=self.request_id, turn=turn
         )
