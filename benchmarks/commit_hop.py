@@ -2,11 +2,12 @@
 
 ``thread_hop.py`` times a file's commit alone. This runs the ``downloads`` scenario itself (each
 client against a fresh local server, server on core 0, client on core 1), alternating, round by
-round: the raw client; the SDK as it is (each file written and linked in a worker thread); and
-the SDK with that file work run inline on the event loop, which the SDK does not do (it would
-block the loop for the file system's time per file) and is measured only to price the hop.
+round: the raw client; the SDK as it is (each file written and linked in the session's file
+worker threads, ``_file_worker.py``); and the SDK with that file work run inline on the event
+loop, which the SDK does not do (it would block the loop for the file system's time per file)
+and is measured only to price the hop.
 Per client: wall, user and system CPU (``getrusage``), context switches; medians of ``--runs``.
-It replaces a private function of the SDK to run the inline case: a diagnostic, kept in step.
+It replaces a private method of the SDK to run the inline case: a diagnostic, kept in step.
 
     python benchmarks/commit_hop.py --runs 3
 """
@@ -27,9 +28,9 @@ _PROBE = r"""
 import atexit, json, os, resource, runpy, sys
 if os.environ["COMMIT"] == "inline":
     import radient_async._downloads as downloads
-    async def inline(func, *, shield=False):
+    async def inline(self, func, *, shield=False):
         return func()
-    downloads._in_thread = inline
+    downloads.Downloader._in_thread = inline
 def report():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print("USAGE " + json.dumps({"user": usage.ru_utime, "system": usage.ru_stime,

@@ -5,8 +5,12 @@ into place. For a small image that is one thread hop. This measures, per file of
 bytes, in one run and alternating rounds:
 
 - the file work itself, run inline (what the loop would be blocked for, per file);
-- the same work through ``anyio.to_thread`` (what the SDK does);
-- a bare hop (``anyio.to_thread`` of a no-op), the part a loop-side commit would save.
+- the same work through the session's ``FileWorker`` (what the SDK does), and through
+  ``anyio.to_thread`` (what it did before);
+- a bare hop (a no-op through each), the part a loop-side commit would save.
+
+One save at a time, so no hop here can share a wake-up with another: this prices the hop alone.
+``commit_hop.py`` prices it inside the whole ``downloads`` run, where the file worker batches.
 
 Process CPU (user + system, ``getrusage``) and wall time per file, median of ``--rounds``.
 
@@ -26,6 +30,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 
+from radient_async._file_worker import FileWorker
 from radient_async._paths import commit_file, open_temp_beside
 
 
@@ -56,17 +61,23 @@ async def _per_file(files: int, step: Callable[[], Awaitable[None] | None]) -> t
 
 
 async def main(files: int, rounds: int, size: int) -> None:
+    worker = FileWorker()
     with tempfile.TemporaryDirectory() as folder:
         write = _writer(folder, size)
         cases: dict[str, Callable[[], Awaitable[None] | None]] = {
             "file work inline (loop blocked)": write,
-            "file work in a worker thread (the SDK)": lambda: anyio.to_thread.run_sync(write),
-            "bare thread hop": lambda: anyio.to_thread.run_sync(lambda: None),
+            "file work in the file worker (the SDK)": lambda: worker.run(write),
+            "file work through anyio.to_thread": lambda: anyio.to_thread.run_sync(write),
+            "bare hop, file worker": lambda: worker.run(lambda: None),
+            "bare hop, anyio.to_thread": lambda: anyio.to_thread.run_sync(lambda: None),
         }
         seen: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
-        for _ in range(rounds):
-            for name, step in cases.items():
-                seen[name].append(await _per_file(files, step))
+        try:
+            for _ in range(rounds):
+                for name, step in cases.items():
+                    seen[name].append(await _per_file(files, step))
+        finally:
+            await worker.aclose()
     print(f"{files} files of {size} bytes, median of {rounds} rounds, per file:")
     for name, samples in seen.items():
         cpu = statistics.median(s[0] for s in samples)

@@ -4,7 +4,7 @@ Bytes go to a hidden temporary file beside the target and are renamed into place
 transfer is complete and its length matches ``Content-Length``; a failure, a cancel or a crash
 leaves no partial file. The API key is sent only to the API's own origin, never to an image host,
 and never across a redirect to another host.
-File I/O runs in worker threads, never on the event loop.
+File I/O runs in the session's worker threads (``FileWorker``), never on the event loop.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from functools import partial
 from typing import BinaryIO, TypeVar
 
 import anyio
-import anyio.to_thread
 
 from ._calls import Calls
 from ._config import Limits, Timeouts
 from ._endpoint import USER_AGENT, ApiEndpoint, HttpRequest, parse_url
 from ._errors import APIConnectionError, DownloadError, IntegrityError, RadientError
+from ._file_worker import FileWorker
 from ._http import StreamedResponse
 from ._models import Image, extension_for
 from ._offload import decode_data_url
@@ -128,9 +128,17 @@ class Downloader:
     """Fetches images for a session through its ``Calls``; ``Image`` and results delegate here."""
 
     def __init__(
-        self, calls: Calls, api: ApiEndpoint, *, limits: Limits, timeouts: Timeouts, fsync: bool
+        self,
+        calls: Calls,
+        api: ApiEndpoint,
+        *,
+        limits: Limits,
+        timeouts: Timeouts,
+        fsync: bool,
+        worker: FileWorker,
     ) -> None:
         self._calls = calls
+        self._worker = worker
         self._api = api
         self._limits = limits
         self._timeouts = timeouts
@@ -210,10 +218,10 @@ class Downloader:
             try:
                 await self._receive(response, sink, url)
                 if sink.to_disk:
-                    await _in_thread(partial(sink.commit, overwrite, self._fsync))
+                    await self._in_thread(partial(sink.commit, overwrite, self._fsync))
             finally:
                 if sink.handle is not None:
-                    await _in_thread(sink.discard, shield=True)
+                    await self._in_thread(sink.discard, shield=True)
             return sink
 
         deadline = self._calls.deadline_in(self._timeouts.download)
@@ -245,7 +253,7 @@ class Downloader:
             else:
                 async for chunk in response.chunks():
                     if self._take(chunk, sink, limit, url):
-                        await _in_thread(sink.spill)
+                        await self._in_thread(sink.spill)
         except APIConnectionError as exc:
             raise IntegrityError(
                 f"transfer cut short after {sink.received} of {expected or '?'} bytes ({exc})",
@@ -295,11 +303,19 @@ class Downloader:
         sink.sniff(image.url[:40])
         if sink.to_disk:
             try:
-                await _in_thread(lambda: sink.commit(overwrite, self._fsync))
+                await self._in_thread(partial(sink.commit, overwrite, self._fsync))
             finally:
                 if sink.handle is not None:
-                    await _in_thread(sink.discard, shield=True)
+                    await self._in_thread(sink.discard, shield=True)
         return sink
+
+    async def _in_thread(self, func: Callable[[], T], *, shield: bool = False) -> T:
+        """Run blocking file work in the session's worker; shielded work also runs during
+        cancellation (a cleanup)."""
+        if shield:
+            with anyio.CancelScope(shield=True):
+                return await self._worker.run(func)
+        return await self._worker.run(func)
 
 
 def _check_image_url(url: str) -> None:
@@ -317,11 +333,3 @@ def _resolve_target(path: str, filename: str) -> str:
     if path.endswith(("/", os.sep)) or os.path.isdir(path):
         return os.path.join(path, filename)
     return path
-
-
-async def _in_thread(func: Callable[[], T], *, shield: bool = False) -> T:
-    """Run blocking file work in a worker thread; shielded work also runs during cancellation."""
-    if shield:
-        with anyio.CancelScope(shield=True):
-            return await anyio.to_thread.run_sync(func)
-    return await anyio.to_thread.run_sync(func)

@@ -26,6 +26,7 @@ from ._config import Limits, Timeouts
 from ._downloads import Downloader
 from ._endpoint import ApiEndpoint, Secret
 from ._errors import ConfigurationError, SessionClosedError, ValidationError
+from ._file_worker import FileWorker
 from ._http import Transport
 from ._jobs import JobHandle
 from ._keys import check_idempotency_key
@@ -113,12 +114,14 @@ class Session:
             clock=clock,
             rng=rng,
         )
+        self._file_worker = FileWorker()
         downloader = Downloader(
             self._calls,
             self._api,
             limits=self._limits,
             timeouts=self._timeouts,
             fsync=fsync_downloads,
+            worker=self._file_worker,
         )
         self._offload = Offload()
         self._jobs = Jobs(
@@ -184,6 +187,7 @@ class Session:
             finally:
                 self._group = None
                 await self._offload.aclose()
+                await self._file_worker.aclose()
                 await self._transport.close()
                 self._state = _State.CLOSED
 

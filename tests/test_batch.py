@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 import radient_async as ra
+from radient_async._file_worker import FileWorker
 from radient_async._progress import BatchStats
 from radient_async.server import ServerConfig, ThreadedServer
 from radient_async.testing import FAST_POLL
@@ -370,17 +371,27 @@ def test_the_default_job_limit_fits_a_batch_of_ten_thousand() -> None:
 async def test_a_batch_download_costs_one_thread_hop_per_file(
     radient_server: ThreadedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The folder is checked once per batch and sizes come from the download, not a ``stat``."""
+    """The folder is checked once per batch and sizes come from the download, not a ``stat``.
+
+    Every hop counts: the session's file worker (a commit per file) and anyio's threads (the
+    folder check and the sweep of leftovers, once per batch).
+    """
     hops: list[str] = []
-    real = anyio.to_thread.run_sync
+    real_anyio, real_worker = anyio.to_thread.run_sync, FileWorker.run
 
-    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+    async def through_anyio(func: Any, *args: Any, **kwargs: Any) -> Any:
         hops.append(getattr(func, "__name__", repr(func)))
-        return await real(func, *args, **kwargs)
+        return await real_anyio(func, *args, **kwargs)
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    async def through_worker(worker: FileWorker, func: Any) -> Any:
+        hops.append(f"worker: {getattr(func, '__name__', repr(func))}")
+        return await real_worker(worker, func)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", through_anyio)
+    monkeypatch.setattr(FileWorker, "run", through_worker)
     async with open_session(radient_server) as session:
         outcomes = [o async for o in session.map(["x"] * 20, download_to=tmp_path)]
     assert all(o.ok for o in outcomes)
     assert len(list(tmp_path.iterdir())) == 20
-    assert len(hops) <= 20 + 3, hops  # one commit per file; the folder check and sweep once
+    assert sum(hop.startswith("worker: ") for hop in hops) == 20, hops  # one commit per file
+    assert len(hops) <= 20 + 3, hops  # and the folder check and sweep once

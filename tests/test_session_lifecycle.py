@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from pathlib import Path
 
 import anyio
 import pytest
@@ -89,3 +91,17 @@ def test_a_session_opened_in_one_asyncio_run_cell_closes_in_the_next(
         loop.run_until_complete(session.aclose())
     finally:
         loop.close()
+
+
+async def test_a_sessions_file_threads_end_when_it_closes(
+    radient_server: ThreadedServer, tmp_path: Path
+) -> None:
+    def file_threads() -> int:
+        return sum(t.name == "radient-file-worker" for t in threading.enumerate())
+
+    before = file_threads()
+    async with session_for(radient_server) as session:
+        result = await session.generate("saved", num_images=3, image_size=(16, 16))
+        assert len(await result.download(tmp_path)) == 3
+        assert file_threads() > before  # the commits ran in the session's own threads
+    assert file_threads() == before
