@@ -7,6 +7,7 @@ things of its host, named by ``WatchHost``, so this module imports nothing of ``
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import Protocol
 
@@ -40,6 +41,16 @@ __all__ = ["JobSlot", "Watch", "WatchHost"]
 _log = logging.getLogger("radient_async")
 # Answers that end a job's polling at once; anything else is polled again until the deadline.
 _MAX_INCOHERENT = 3  # answers that cannot be true before the job fails with that error
+
+
+class Look(enum.Enum):
+    """What a poll is, for what the session learns from it."""
+
+    SCHEDULED = "scheduled"  # on the policy's schedule (or a server hint): may be seen done
+    FIRST = "first"  # a first look at the time the session learned (``FirstLook.plan``)
+    AGAIN = "again"  # the second look after a first look that missed (``plan_again``)
+
+
 _PERMANENT = (AuthenticationError, PermissionDeniedError, NotFoundError, BadRequestError)
 
 
@@ -238,14 +249,16 @@ class Watch:
         clock = self.jobs.calls.clock
         failure: RadientError | None = None  # the last poll's, while polls are failing
         self.planning = hint is None and not self.attach  # first look: what the session learned
+        answered = (Look.SCHEDULED, 0.0)  # what the last answered look was, and its age
         try:
             while True:
-                delay, planned = await self._next_delay(hint)
+                delay, look = await self._next_delay(hint, answered)
                 now = clock.now()
                 if now + delay >= self.deadline:
                     await clock.sleep(self.deadline - now)
                     raise self._timeout(failure) from failure
                 await clock.sleep(delay)
+                answered = (Look.SCHEDULED, 0.0)
                 try:
                     job, problem, hint, sent_at = await self._status()
                 except _PERMANENT:
@@ -258,17 +271,21 @@ class Watch:
                 if problem is not None:  # maybe a moment before the images are listed: look again
                     failure = self._unbelievable(problem)
                     continue
-                self._learn(job, planned, sent_at)
+                self._learn(job, look, sent_at)
                 if self.settle(job):
                     return
+                answered = (look, sent_at - self.started_at)
         finally:
             if self.peers:
                 self.jobs.first_look.ended(probe=self.phase is not None)
 
-    async def _next_delay(self, hint: float | None) -> tuple[float, bool]:
-        """The wait before the next look, and whether it is a first look planned from what the
-        session learned. While the session's probes are still learning, waits without polling
-        (looking once every ``max_interval`` should they take long)."""
+    async def _next_delay(
+        self, hint: float | None, answered: tuple[Look, float]
+    ) -> tuple[float, Look]:
+        """The wait before the next look (``answered``: what the last answered look was, and
+        the job's age then), and what that look is. While the session's probes are still
+        learning, waits without polling (looking once every ``max_interval`` should they take
+        long). Learned looks are not jittered: they are as spread as the submits were."""
         jobs, clock, policy = self.jobs, self.jobs.calls.clock, self.jobs.poll
         while self.planning:
             elapsed = clock.now() - self.started_at
@@ -277,15 +294,21 @@ class Watch:
                 self.planning, self.peers = False, jobs.first_look.watching
                 if jobs.first_look.at is None:  # nothing learned yet: this job probes
                     self.phase = jobs.first_look.probe_phase()
-                    return jobs.delay(elapsed, None, None, self.phase), False
-                return jobs.delay(elapsed, None, wait), wait > 0  # one already past it just looks
+                    return jobs.delay(elapsed, None, None, self.phase), Look.SCHEDULED
+                return wait, Look.FIRST if wait > 0 else Look.SCHEDULED  # past it: just look
             patience = jobs.delay(elapsed, None, policy.max_interval)
             if not await jobs.wait_to_learn(min(patience, self.deadline - clock.now())):
-                return 0.0, False
-        return jobs.delay(clock.now() - self.started_at, hint, None, self.phase), False
+                return 0.0, Look.SCHEDULED
+        elapsed = clock.now() - self.started_at
+        look, age = answered
+        if look is Look.FIRST and hint is None:  # it missed: look again soon, as learned
+            wait = jobs.first_look.plan_again(policy, first=age, elapsed=elapsed)
+            if wait is not None:
+                return wait, Look.AGAIN
+        return jobs.delay(elapsed, hint, None, self.phase), Look.SCHEDULED
 
-    def _learn(self, job: WireJob, planned: bool, sent_at: float) -> None:
-        """What this look teaches the session about when to look at a job first.
+    def _learn(self, job: WireJob, look: Look, sent_at: float) -> None:
+        """What this look teaches the session about when to look at a job first, and again.
 
         Times are the job's age when the poll *left* (``sent_at``), from when the server got the
         job: a poll that queued behind a thousand submits must not teach that jobs are slow.
@@ -294,8 +317,10 @@ class Watch:
             return  # a re-attached job's age is unknown
         done = parse_status(job.status) in (JobStatus.COMPLETED, JobStatus.FAILED)
         age = sent_at - self.started_at
-        if planned and age > 0:
+        if look is Look.FIRST and age > 0:
             self.jobs.first_look.looked(done, age, peers=self.peers)
+        elif look is Look.AGAIN and age > 0:
+            self.jobs.first_look.looked_again(self.jobs.poll, done, age, peers=self.peers)
         elif done:
             self.jobs.seen_done(age)
 

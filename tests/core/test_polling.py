@@ -238,7 +238,8 @@ def test_the_first_job_seen_done_sets_the_first_look() -> None:
 
 def _batch(model: FirstLook, rng: random.Random, looks: int, in_flight: int) -> list[bool]:
     """``looks`` first looks, ``in_flight`` of them planned at a time, each made at the planned
-    time give or take 10% (the policy's jitter), at jobs of 0.3-0.7 s: whether each was done."""
+    time give or take 10% (looks are not jittered, but may leave late), at jobs of 0.3-0.7 s:
+    whether each was done."""
     outcomes: list[bool] = []
     for _ in range(looks // in_flight):
         planned = []
@@ -363,3 +364,73 @@ def test_delays_stay_within_the_jittered_bounds(
     low = policy.first_delay if elapsed <= 0 else policy.min_interval
     high = policy.first_delay if elapsed <= 0 else policy.max_interval
     assert low * (1 - policy.jitter) - 1e-9 <= delay <= high * (1 + policy.jitter) + 1e-9
+
+
+# -- the second look, after a first look that missed ---------------------------------------------
+
+QUICK = PollPolicy(first_delay=0.1, min_interval=0.01, max_interval=4.0, growth=0.25, jitter=0.1)
+
+
+def test_nothing_learned_plans_no_second_look() -> None:
+    assert FirstLook().plan_again(QUICK, first=1.0, elapsed=1.0) is None
+
+
+def test_the_second_look_comes_at_later_times_the_first_looks_age() -> None:
+    model = FirstLook(at=5.0, later=1.05)
+    # the first look left 5.0 s in and was answered at 5.01 s: look again 5.25 s in
+    assert model.plan_again(QUICK, first=5.0, elapsed=5.01) == pytest.approx(0.24)
+    # not +25% of its age (1.25 s), which is what the policy's schedule would wait
+    assert poll_delay(QUICK, 5.01, rng=MIDDLE) == pytest.approx(1.2525)
+
+
+def test_the_second_look_is_never_later_than_the_schedule_nor_sooner_than_min_interval() -> None:
+    assert FirstLook(at=2.0, later=1.9).plan_again(QUICK, first=2.0, elapsed=2.0) == pytest.approx(
+        2.0 * (1 + QUICK.growth) - 2.0
+    )
+    assert FirstLook(at=2.0, later=1.0).plan_again(QUICK, first=2.0, elapsed=2.3) == (
+        QUICK.min_interval
+    )
+
+
+def _second_looks(model: FirstLook, rng: random.Random, generations: int) -> list[bool]:
+    """Generations of 500 jobs of 0.3-0.7 s in flight: each first look at ``at``; a job still
+    running then looks again when ``plan_again`` says. Whether each second look found it done."""
+    outcomes: list[bool] = []
+    for _ in range(generations):
+        planned = [(model.plan(QUICK), model.watching) for _ in range(500)]
+        for wait, peers in planned:
+            assert wait is not None
+            duration = 0.3 + 0.4 * rng.random()
+            model.looked(duration <= wait, wait, peers=peers)
+            if duration > wait:
+                again = model.plan_again(QUICK, first=wait, elapsed=wait)
+                assert again is not None
+                age = wait + again
+                model.looked_again(QUICK, duration <= age, age, peers=peers)
+                outcomes.append(duration <= age)
+            model.ended(probe=False)
+    return outcomes
+
+
+def test_second_looks_learn_to_find_most_of_their_jobs_done() -> None:
+    model = FirstLook(target=0.8, again_target=0.95, at=0.62)
+    outcomes = _second_looks(model, random.Random(11), generations=40)
+    late = outcomes[-1000:]
+    assert 0.9 <= sum(late) / len(late) <= 0.99
+    assert 1.0 <= model.later <= 1.0 + QUICK.growth
+
+
+def test_a_second_look_moves_later_by_its_share_of_the_jobs_that_missed() -> None:
+    model = FirstLook(target=0.8, again_target=0.95, step=0.1, boost=0.1, at=1.0, later=1.1)
+    model.watching = 50  # so about 10 of them miss their first look: each is a tenth of a step
+    model.looked_again(QUICK, False, 1.1)
+    up = 1.1 * math.exp(0.1 / 10 * 0.95)
+    assert model.later == pytest.approx(up)
+    model.looked_again(QUICK, True, 1.1)
+    assert model.later == pytest.approx(up * math.exp(-0.1 / 10 * 0.05))
+
+
+def test_a_second_look_that_left_far_too_late_and_found_the_job_done_teaches_nothing() -> None:
+    model = FirstLook(at=1.0, later=1.05)
+    model.looked_again(QUICK, True, 2.0)
+    assert model.later == 1.05

@@ -6,8 +6,11 @@ server; no timing is asserted.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
+from collections import Counter
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio
@@ -15,6 +18,7 @@ import pytest
 from aiohttp import web
 
 import radient_async as ra
+from radient_async._clock import Clock
 
 pytestmark = pytest.mark.anyio
 
@@ -24,21 +28,25 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 class Jobs:
-    """A server whose jobs finish ``LATENCY`` s after their submit; it logs every status call."""
+    """A server whose jobs finish ``LATENCY`` s after their submit (or as ``latencies`` say, job
+    by job); it logs every status call."""
 
-    def __init__(self) -> None:
+    def __init__(self, latencies: list[float] | None = None) -> None:
         self.started: dict[str, float] = {}
+        self.latency: dict[str, float] = {}
+        self.latencies = latencies or []
         self.polls: list[tuple[str, bool]] = []  # (request id, answered COMPLETED)
         self.ids = itertools.count()
 
     async def submit(self, request: web.Request) -> web.Response:
         request_id = f"r{next(self.ids)}"
         self.started[request_id] = time.monotonic()
+        self.latency[request_id] = self.latencies.pop(0) if self.latencies else LATENCY
         return web.json_response({"request_id": request_id, "status": "PROCESSING"})
 
     async def status(self, request: web.Request) -> web.Response:
         request_id = request.query["request_id"]
-        done = time.monotonic() - self.started[request_id] >= LATENCY
+        done = time.monotonic() - self.started[request_id] >= self.latency[request_id]
         self.polls.append((request_id, done))
         answer: dict[str, Any] = {"request_id": request_id, "status": "PROCESSING"}
         if done:
@@ -119,6 +127,51 @@ async def test_a_batch_polls_each_job_about_once(hostile: Any) -> None:
         outcomes = [o async for o in session.map(["x"] * 150, concurrency=25)]
     assert all(o.ok for o in outcomes)
     assert len(jobs.polls) <= 1.5 * 150  # the default schedule alone polls ~5 times per job
+
+
+async def test_jobs_planned_from_what_was_learned_are_each_polled_once(hostile: Any) -> None:
+    # Learned first looks are not jittered (they are as spread as the submits were). Here the
+    # probes see the 1 s jobs done at 1.04 s (their grid); jittered by +-10%, about a third of
+    # these first looks went before their job was done.
+    jobs = Jobs(latencies=[1.0] * 44)
+    server = await server_of(hostile, jobs)
+    async with ra.Session(KEY, server.base_url) as session:
+        await run_batch(session, 4)  # the probes learn how long jobs take
+        learned = len(jobs.polls)
+        await run_batch(session, 40)  # each plans its first look at its submit
+    polls = Counter(request_id for request_id, _ in jobs.polls[learned:])
+    assert len(polls) == 40
+    assert sorted(polls.values()) == [1] * 40
+
+
+class RecordingClock(Clock):
+    """The system clock, noting every wait the SDK asks of it while ``recording``."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        if self.recording:
+            self.waits.append(seconds)
+        return asyncio.sleep(max(0.0, seconds))
+
+
+async def test_a_job_that_missed_its_first_look_is_looked_at_again_soon(hostile: Any) -> None:
+    # The second look comes at ``later`` (1.05) times the first look's age, not on the
+    # policy's schedule (+25% of the job's age): a job a few milliseconds late is seen soon.
+    jobs = Jobs(latencies=[0.3, 0.6])
+    server = await server_of(hostile, jobs)
+    clock = RecordingClock()
+    poll = ra.PollPolicy(min_interval=0.01)
+    async with ra.Session(KEY, server.base_url, poll=poll, clock=clock) as session:
+        await session.generate("x")  # a probe: the session learns that jobs take ~0.3 s
+        clock.recording = True
+        await session.generate("x")  # takes 0.6 s: its first look, at ~0.3 s, misses
+    first, second, *rest = clock.waits
+    assert first >= 0.28  # the learned first look, made at once by a job just submitted
+    assert second <= 0.06 * first  # the schedule would wait ~0.25 * first
+    assert rest  # then the schedule, until it is done at 0.6 s
 
 
 async def test_a_server_hint_still_wins(hostile: Any) -> None:
