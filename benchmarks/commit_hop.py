@@ -3,11 +3,12 @@
 ``thread_hop.py`` times a file's commit alone. This runs the ``downloads`` scenario itself (each
 client against a fresh local server, server on core 0, client on core 1), alternating, round by
 round: the raw client; the SDK as it is (each file written and linked in the session's file
-worker threads, ``_file_worker.py``); and the SDK with that file work run inline on the event
+worker threads, ``_file_worker.py``); the SDK with that file work run inline on the event
 loop, which the SDK does not do (it would block the loop for the file system's time per file)
-and is measured only to price the hop.
+and is measured only to price the hop; and the SDK with each commit hopping through
+``anyio.to_thread``, as it did before the file worker.
 Per client: wall, user and system CPU (``getrusage``), context switches; medians of ``--runs``.
-It replaces a private method of the SDK to run the inline case: a diagnostic, kept in step.
+It replaces a private method of the SDK to run the last two cases: a diagnostic, kept in step.
 
     python benchmarks/commit_hop.py --runs 3
 """
@@ -26,6 +27,14 @@ from run import HERE, SPECS, _pin, _stats, start_server
 # Runs inside the client process, before the client's own code.
 _PROBE = r"""
 import atexit, json, os, resource, runpy, sys
+if os.environ["COMMIT"] == "anyio":
+    import anyio, anyio.to_thread, radient_async._downloads as downloads
+    async def hop(self, func, *, shield=False):
+        if shield:
+            with anyio.CancelScope(shield=True):
+                return await anyio.to_thread.run_sync(func)
+        return await anyio.to_thread.run_sync(func)
+    downloads.Downloader._in_thread = hop
 if os.environ["COMMIT"] == "inline":
     import radient_async._downloads as downloads
     async def inline(self, func, *, shield=False):
@@ -46,6 +55,7 @@ CASES = {
     "raw": ("raw", "thread"),
     "sdk": ("sdk", "thread"),
     "sdk, commit inline": ("sdk", "inline"),
+    "sdk, anyio hop (before)": ("sdk", "anyio"),
 }
 
 
