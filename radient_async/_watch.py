@@ -41,6 +41,7 @@ __all__ = ["JobSlot", "Watch", "WatchHost"]
 _log = logging.getLogger("radient_async")
 # Answers that end a job's polling at once; anything else is polled again until the deadline.
 _MAX_INCOHERENT = 3  # answers that cannot be true before the job fails with that error
+_PERMANENT = (AuthenticationError, PermissionDeniedError, NotFoundError, BadRequestError)
 
 
 class Look(enum.Enum):
@@ -49,9 +50,6 @@ class Look(enum.Enum):
     SCHEDULED = "scheduled"  # on the policy's schedule (or a server hint): may be seen done
     FIRST = "first"  # a first look at the time the session learned (``FirstLook.plan``)
     AGAIN = "again"  # the second look after a first look that missed (``plan_again``)
-
-
-_PERMANENT = (AuthenticationError, PermissionDeniedError, NotFoundError, BadRequestError)
 
 
 class WatchHost(Protocol):
