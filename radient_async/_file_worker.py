@@ -7,7 +7,8 @@ of the loop's samples in ``Condition.notify`` (row 4 of ``benchmarks/README.md``
 waits in a deque: a worker that is still running takes the next item without being woken, a new
 worker starts only when the queue outgrows the busy ones (up to ``threads``), and finished items
 reach the loop together, one wake-up of the loop per batch. The threads belong to the session
-and end with it (``aclose``).
+and end with it (``aclose``), or after ``linger`` seconds with nothing to do (a session never
+closed keeps no idle threads).
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ class _Work(Generic[T]):
 class FileWorker:
     """A few worker threads, started on first need, that run blocking calls for the loop."""
 
-    def __init__(self, *, threads: int = 4, name: str = "radient-file-worker") -> None:
+    def __init__(
+        self, *, threads: int = 4, linger: float = 10.0, name: str = "radient-file-worker"
+    ) -> None:
         self._most = threads
+        self._linger = linger
         self._name = name
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -145,16 +149,18 @@ class FileWorker:
                 self._tell_loop(self._report)
 
     def _next(self) -> _Work[Any] | None:
-        """The next queued call, waiting for one; None when this worker should end."""
+        """The next queued call, waiting for one; None when this worker should end (closed, or
+        idle for ``linger`` seconds)."""
         with self._lock:
+            lingered = False
             while not self._queue:
-                if self._closing:
+                if self._closing or lingered:
                     self._threads -= 1
                     if self._threads == 0 and self._ended is not None:
                         self._tell_loop(_setter(self._ended))
                     return None
                 self._idle += 1
-                self._wake.wait()
+                lingered = not self._wake.wait(self._linger)
                 self._idle -= 1
             work = self._queue.popleft()
             work.started = True

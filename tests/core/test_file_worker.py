@@ -163,3 +163,17 @@ def test_a_worker_first_used_in_one_event_loop_serves_the_next_through_anyio() -
     for thread in _threads_named("fw-cells"):  # told to end; they reported to the first loop
         thread.join(10)
     assert _threads_named("fw-cells") == []
+
+
+async def test_an_idle_thread_ends_after_lingering_and_a_later_call_starts_another() -> None:
+    worker = FileWorker(linger=0.05, name="fw-linger")
+    try:
+        assert await worker.run(lambda: 1) == 1
+        with anyio.fail_after(10):
+            while _threads_named("fw-linger"):
+                await anyio.sleep(0.01)
+        assert (await worker.run(threading.current_thread)).name == "fw-linger"  # a new one
+    finally:
+        with anyio.fail_after(10):
+            await worker.aclose()
+    assert _threads_named("fw-linger") == []
