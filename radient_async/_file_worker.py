@@ -18,6 +18,7 @@ import collections
 import contextlib
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import anyio.to_thread
@@ -110,9 +111,11 @@ class FileWorker:
             self._wake.notify_all()
             if self._threads == 0 or asyncio.get_running_loop() is not self._loop:
                 return  # nothing to wait for, or threads that report to another loop
-            self._ended = self._loop.create_future()
+            if self._ended is None:  # a second aclose waits for the same end
+                self._ended = self._loop.create_future()
+            ended = self._ended
         with anyio.CancelScope(shield=True):
-            await self._ended
+            await ended
 
     def _submit(self, func: Callable[[], T], loop: asyncio.AbstractEventLoop) -> _Work[T]:
         self._loop = loop
@@ -157,7 +160,7 @@ class FileWorker:
                 if self._closing or lingered:
                     self._threads -= 1
                     if self._threads == 0 and self._ended is not None:
-                        self._tell_loop(_setter(self._ended))
+                        self._tell_loop(partial(self._ended.set_result, None))
                     return None
                 self._idle += 1
                 lingered = not self._wake.wait(self._linger)
@@ -178,16 +181,6 @@ class FileWorker:
         assert self._loop is not None
         with contextlib.suppress(RuntimeError):  # the loop is closed: no one is left waiting
             self._loop.call_soon_threadsafe(callback)
-
-
-def _setter(future: asyncio.Future[None]) -> Callable[[], None]:
-    """A callback that marks ``future`` done, unless it already is."""
-
-    def set_done() -> None:
-        if not future.done():
-            future.set_result(None)
-
-    return set_done
 
 
 async def _outlast(work: _Work[Any]) -> None:

@@ -177,3 +177,21 @@ async def test_an_idle_thread_ends_after_lingering_and_a_later_call_starts_anoth
         with anyio.fail_after(10):
             await worker.aclose()
     assert _threads_named("fw-linger") == []
+
+
+async def test_two_closes_at_once_both_return_when_the_last_thread_ends() -> None:
+    worker = FileWorker(name="fw-twice")
+    blocked, started, release = _blocker()
+    loop = asyncio.get_running_loop()
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.run, blocked)
+        await _until(started)
+        closes = [loop.create_task(worker.aclose()) for _ in range(2)]
+        for _ in range(5):
+            await anyio.lowlevel.checkpoint()
+        release.set()
+    with anyio.move_on_after(10):  # a second close used to strand the first on a lost future
+        while not all(close.done() for close in closes):
+            await anyio.sleep(0.01)
+    assert all(close.done() for close in closes)
+    assert _threads_named("fw-twice") == []
