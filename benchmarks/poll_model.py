@@ -3,9 +3,12 @@
 A discrete-event model of a batch: ``jobs`` jobs, ``in_flight`` at a time, each taking a
 duration drawn from a workload; submits cost ``submit_cost`` seconds each, one after another.
 Every job is watched as ``Watch`` watches it: ``FirstLook.plan`` (probes, then the learned first
-look), then ``poll_delay``'s growing schedule; each look reports to ``FirstLook`` as the watcher
-does. No network, no CPU: it isolates the schedule from the machine, which the HTTP benchmarks
-cannot (their polls compete with the client's CPU). Seeded, so every run prints the same table.
+look), a second look from ``plan_again`` after a missed first look (where the model has one),
+then ``poll_delay``'s growing schedule; each look reports to ``FirstLook`` as the watcher does.
+A workload named "N batches of" runs N batches one after another on one ``FirstLook``, as one
+session running batch after batch would (figures per batch). No network, no CPU: it isolates
+the schedule from the machine, which the HTTP benchmarks cannot (their polls compete with the
+client's CPU). Seeded, so every run prints the same table.
 
 ``hold/ideal`` is the mean time a job keeps its slot, from submit until seen done, over the mean
 duration: the latency the schedule adds. ``--old REV`` also models ``FirstLook`` as of a git
@@ -33,20 +36,23 @@ from radient_async._polling import FirstLook, PollPolicy, poll_delay
 Duration = Callable[[random.Random], float]
 
 WORKLOADS: dict[str, tuple[int, int, Duration]] = {
-    # name: (jobs, in flight, duration); the first is the polling benchmark's
+    # name: (jobs, in flight, duration); the first is the polling benchmark's; "N batches of"
+    # runs N such batches one after another on one model, as one session would
     "batch, 0.5 ± 0.2 s, 1,000 in flight": (3000, 1000, lambda r: r.uniform(0.3, 0.7)),
     "one at a time, 0.5 ± 0.2 s": (300, 1, lambda r: r.uniform(0.3, 0.7)),
     "one at a time, 5 s": (100, 1, lambda r: 5.0),
     "20 in flight, lognormal (median 1 s, σ 0.5)": (1000, 20, lambda r: r.lognormvariate(0, 0.5)),
+    "4 batches of 2,000 × 2 s, all in flight": (2000, 2000, lambda r: 2.0),
+    "4 batches of 2,000 × 2 ± 0.2 s, all in flight": (2000, 2000, lambda r: r.uniform(1.8, 2.2)),
 }
 
 
 class _Job:
-    __slots__ = ("done_at", "ended", "peers", "planned", "planning", "probe", "start")
+    __slots__ = ("done_at", "ended", "look", "peers", "planning", "probe", "start")
 
     def __init__(self, start: float, done_at: float) -> None:
         self.start, self.done_at = start, done_at
-        self.planning, self.probe, self.planned = True, False, False
+        self.planning, self.probe, self.look = True, False, "scheduled"
         self.peers, self.ended = 0, 0.0
 
 
@@ -82,26 +88,42 @@ class _Batch:
             return
         job.planning, job.probe = False, self.model.at is None
         job.peers = getattr(self.model, "watching", 1)
-        job.planned = not job.probe and wait > 0
-        self.later(now + poll_delay(policy, age, rng=self.jitter, first=wait), "poll", index)
+        if job.probe or wait <= 0:
+            wait = poll_delay(policy, age, rng=self.jitter, first=wait)
+        else:  # a learned first look, unjittered (as ``Watch`` makes it)
+            job.look = "first"
+        self.later(now + wait, "poll", index)
 
     def poll(self, now: float, index: int, job: _Job) -> None:
         self.polls += 1
         age, done = now - job.start, now >= job.done_at
-        if job.planned:
+        look, job.look = job.look, "scheduled"
+        if look == "first":
             _looked(self.model, done, age, job.peers)
+        elif look == "again":
+            self.model.looked_again(self.policy, done, age, peers=job.peers)
         elif done and self.model.seen_done(age):
             for other in self.waiting:
                 self.later(now, "plan", other)
             self.waiting.clear()
-        job.planned = False
         if not done:
-            self.later(now + poll_delay(self.policy, age, rng=self.jitter), "poll", index)
+            self.later(now + self._next(job, look, age), "poll", index)
             return
         _ended(self.model, job)
         job.ended = now
         if len(self.state) < self.jobs:
             self.submit(now)
+
+    def _next(self, job: _Job, look: str, age: float) -> float:
+        """The wait before a running job's next look: soon after a missed first look (when the
+        model learns second looks), else the policy's schedule."""
+        again = getattr(self.model, "plan_again", None)
+        if look == "first" and again is not None:
+            wait: float | None = again(self.policy, first=age, elapsed=age)
+            if wait is not None:
+                job.look = "again"
+                return wait
+        return poll_delay(self.policy, age, rng=self.jitter)
 
     def run(self, in_flight: int) -> tuple[float, float]:
         for _ in range(min(in_flight, self.jobs)):
@@ -127,6 +149,14 @@ def simulate(
 ) -> tuple[float, float]:
     """Status calls per job, and mean slot time over mean duration, for one seeded batch."""
     return _Batch(model, jobs, duration, seed, submit_cost).run(in_flight)
+
+
+def _batches(name: str) -> int:
+    return int(name.split()[0]) if name.split()[1:2] == ["batches"] else 1
+
+
+def _cell(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({max(values):.2f})"
 
 
 def _looked(model: Any, done: bool, age: float, peers: int) -> None:
@@ -179,15 +209,20 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, (jobs, in_flight, duration) in WORKLOADS.items():
         for label, make in models.items():
-            runs = [
-                simulate(make(), jobs, in_flight, duration, seed, args.submit_cost)
-                for seed in range(args.seeds)
+            runs: list[list[tuple[float, float]]] = []  # per seed, per batch
+            for seed in range(args.seeds):
+                model, cost = make(), args.submit_cost
+                runs.append(
+                    [
+                        simulate(model, jobs, in_flight, duration, seed + 1000 * b, cost)
+                        for b in range(_batches(name))
+                    ]
+                )
+            cells = [
+                " / ".join(_cell([run[b][part] for run in runs]) for b in range(len(runs[0])))
+                for part in (0, 1)
             ]
-            calls, holds = [r[0] for r in runs], [r[1] for r in runs]
-            print(
-                f"| {name} | {label} | {statistics.median(calls):.2f} ({max(calls):.2f}) "
-                f"| {statistics.median(holds):.2f} ({max(holds):.2f}) |"
-            )
+            print(f"| {name} | {label} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":
