@@ -76,6 +76,16 @@ class AimdState:
         self._record_send(now)
         return 0.0
 
+    def take_now(self, now: float) -> bool:
+        """``reserve(now) == 0.0``, by the short way while unpaced and unblocked (the common
+        case, once per request): claim a send slot if one is free ``now``."""
+        if now < self.blocked_until:
+            return False
+        if self.rate is None and self.cap is None:
+            self._record_send(now)
+            return True
+        return self.reserve(now) == 0.0
+
     def _record_send(self, at: float) -> None:
         sends = self.sends
         sends.append(at)
@@ -161,7 +171,7 @@ class RateGate:
     def try_turn(self) -> bool:
         """Take this request's send slot if it is free right now, without waiting (the common
         case: unpaced, nobody queued); False means ``wait_turn``."""
-        return not self._queue and self.reserve() == 0.0
+        return not self._queue and self.state.take_now(self._clock.now())
 
     async def wait_turn(self, latest: float = float("inf")) -> bool:
         """Wait for this request's send slot, in FIFO order; False if none comes by ``latest``.

@@ -286,3 +286,26 @@ def test_state_stays_sane_under_any_event_sequence(
             assert state.blocked_until >= now + (1.0 if retry_after is None else retry_after)
         assert state.rate is None or state.rate >= state.min_rate
         assert 0 <= state.throttled_recently <= len(state.answers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rate=st.none() | st.floats(0.5, 1000),
+    cap=st.none() | st.floats(1, 1000),
+    blocked_until=st.floats(0, 10),
+    next_send=st.floats(0, 10),
+    now=st.floats(0, 10),
+)
+def test_take_now_claims_exactly_when_reserve_would(
+    rate: float | None, cap: float | None, blocked_until: float, next_send: float, now: float
+) -> None:
+    # The gate's fast path must agree with the full rule in any state, blocked or paced or not.
+    def state() -> AimdState:
+        made = AimdState(rate=rate, cap=cap, blocked_until=blocked_until, next_send=next_send)
+        made.sends.extend([now - 2.0, now - 0.5])
+        return made
+
+    fast, full = state(), state()
+    assert fast.take_now(now) == (full.reserve(now) == 0.0)
+    assert list(fast.sends) == list(full.sends)
+    assert fast.next_send == full.next_send
