@@ -103,6 +103,10 @@ class Transport:
         self._limits = limits
         self._timeouts = timeouts
         self._session: aiohttp.ClientSession | None = None
+        # The common API attempt's timeouts (the call has more time left than an exchange may
+        # take), built once: they are the same for every such attempt.
+        self._exchange_seconds = timeouts.connect + timeouts.read
+        self._exchange = self._timeout(None, whole=True)
 
     async def open(self) -> None:
         """Create the connection pool on the running event loop."""
@@ -156,7 +160,10 @@ class Transport:
     def _answer_timeout(self, total: float | None, body: bytes | None) -> aiohttp.ClientTimeout:
         """An API call's attempt: small both ways, so timed as a whole (two timers fewer per
         call); a large upload keeps the per-read limit."""
-        return self._timeout(total, whole=body is None or len(body) <= _SMALL_UPLOAD)
+        whole = body is None or len(body) <= _SMALL_UPLOAD
+        if whole and (total is None or total >= self._exchange_seconds):
+            return self._exchange
+        return self._timeout(total, whole=whole)
 
     async def send(
         self,
