@@ -117,8 +117,12 @@ class ImageSize:
     height: int
 
     def __attrs_post_init__(self) -> None:
-        _check_int_range("image_size.width", self.width, MIN_SIDE, MAX_SIDE)
-        _check_int_range("image_size.height", self.height, MIN_SIDE, MAX_SIDE)
+        width, height = self.width, self.height
+        plain = type(width) is int and type(height) is int  # then one comparison each
+        if plain and MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE:
+            return
+        _check_int_range("image_size.width", width, MIN_SIDE, MAX_SIDE)
+        _check_int_range("image_size.height", height, MIN_SIDE, MAX_SIDE)
 
 
 def _validate_image_size(value: object) -> None:
@@ -141,10 +145,13 @@ def _coerce_image_size(value: object) -> object:
     return value
 
 
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
 def _freeze_extra(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """``extra`` as a read-only mapping, once it is known to be sendable as JSON."""
-    if value is None:
-        return MappingProxyType({})
+    if value is None or (type(value) is dict and not value):  # the common case: none given
+        return _NO_EXTRA
     if not isinstance(value, Mapping):
         raise ValidationError(
             "extra", f"must be a mapping of field names, got {type(value).__name__}"
@@ -201,7 +208,7 @@ class GenerationRequest:
         self._validate_text_fields()
         self._validate_numbers()
         _validate_image_size(self.image_size)
-        clash = _KNOWN_FIELDS & set(self.extra)
+        clash = _KNOWN_FIELDS & set(self.extra) if self.extra else None
         if clash:
             raise ValidationError("extra", f"use the named argument for {sorted(clash)}")
 
