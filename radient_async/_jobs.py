@@ -205,7 +205,7 @@ class JobFeed:
     @property
     def done(self) -> bool:
         """True once the handle has its outcome."""
-        return self.handle.done()
+        return self.handle._finished  # read on every settle: no second call through done()
 
 
 def open_job(

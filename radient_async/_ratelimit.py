@@ -202,5 +202,5 @@ class RateGate:
 
     def succeeded(self) -> None:
         """Report a successful request so the rate may recover (unpaced: nothing to do)."""
-        if self.state.pacing:
+        if self.state.rate is not None:  # pacing (``AimdState.pacing``), read once per request
             self.state.on_success(self._clock.now())

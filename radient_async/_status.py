@@ -64,11 +64,12 @@ class StatusMachine:
     max_unknown: int = 10
     state: JobStatus | None = None
     raw: str | None = None
+    observed: JobStatus = JobStatus.UNKNOWN  # what the last status string said, before the rules
     unknown_streak: int = 0
 
     def observe(self, raw: str) -> Step:
         """Record an observed status string and decide the next step."""
-        observed = parse_status(raw)
+        observed = self.observed = parse_status(raw)
         if self.state is not None and self.state.is_terminal:
             return _STEPS[self.state]
         self.state = _TRANSITIONS[(self.state, observed)]

@@ -202,7 +202,7 @@ class Watch:
         feed.observe(
             JobUpdate(
                 request_id=job.request_id,
-                status=parse_status(job.status),
+                status=self.machine.observed,  # ``settle`` has just parsed job.status
                 raw_status=job.status,
                 provider=job.provider,
                 images=images,

@@ -166,3 +166,13 @@ def test_any_status_strings_never_raise(statuses: list[str], limit: int) -> None
             finished = step
         assert machine.unknown_streak <= len(statuses)
         assert (step is Step.GIVE_UP) == (finished is None and machine.unknown_streak >= limit)
+
+
+def test_the_machine_keeps_what_each_status_string_said_beside_its_state() -> None:
+    machine = StatusMachine()
+    machine.observe(" completed ")
+    assert (machine.state, machine.observed) == (JobStatus.COMPLETED, JobStatus.COMPLETED)
+    machine.observe("PROCESSING")  # a final state stays final; the string said otherwise
+    assert (machine.state, machine.observed) == (JobStatus.COMPLETED, JobStatus.PROCESSING)
+    machine.observe("weird")
+    assert machine.observed is JobStatus.UNKNOWN
