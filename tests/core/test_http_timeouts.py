@@ -33,6 +33,7 @@ def test_a_limit_at_or_past_the_total_is_left_out(
     [
         (60.0, 40.0, 10.0),  # a first attempt: connect + read as a whole, no read timer
         (None, 40.0, 10.0),  # no deadline given: still bounded
+        (40.0, 40.0, 10.0),  # exactly connect + read left: the same, shared timeouts
         (25.0, 25.0, 10.0),  # less time left than connect + read: the deadline
         (5.0, 5.0, None),  # a poll near its job's deadline: one timer only
     ],
