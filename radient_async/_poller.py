@@ -110,7 +110,8 @@ class Jobs:
         """Send the request; its watch (settled at once if the answer is final) and poll hint."""
         timeout = self.poll.timeout if timeout is None else timeout
         slot = JobSlot(self._slots)
-        await slot.take()
+        if not slot.try_take():  # a free slot costs no coroutine
+            await slot.take()
         try:
             http = build_generate(self.api, request, idempotency_key or secrets.token_hex(16))
             submitted_at = self.calls.clock.now()

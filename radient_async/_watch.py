@@ -93,10 +93,15 @@ class JobSlot:
         self._slots = slots
         self._held = False
 
+    def try_take(self) -> bool:
+        """Take a free slot now, without waiting (True), as every job does while slots last."""
+        self._held = self._slots.try_acquire()
+        return self._held
+
     async def take(self) -> None:
-        if not self._slots.try_acquire():  # a free slot costs no await
+        if not self.try_take():
             await self._slots.acquire()
-        self._held = True
+            self._held = True
 
     def give_back(self) -> None:
         if self._held:
