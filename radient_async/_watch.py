@@ -99,9 +99,9 @@ class JobSlot:
         return self._held
 
     async def take(self) -> None:
-        if not self.try_take():
-            await self._slots.acquire()
-            self._held = True
+        """Take a slot, waiting for one if none is free (``acquire`` takes a free one at once)."""
+        await self._slots.acquire()
+        self._held = True
 
     def give_back(self) -> None:
         if self._held:
